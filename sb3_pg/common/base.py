@@ -1,0 +1,147 @@
+import math
+from typing import Any
+
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.type_aliases import GymEnv, Schedule
+from stable_baselines3.common.utils import FloatSchedule
+
+SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+SUPPORTED_OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Dict)
+
+
+def _initial_value(name: str, value: float | Schedule) -> float:
+    if callable(value):
+        value = value(1.0)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise TypeError(f"{name} must be a float or a schedule returning a float, got {value!r}")
+    return float(value)
+
+
+def check_learning_rate(name: str, value: float | Schedule) -> None:
+    """A learning rate (or the start of a schedule) must be a finite number >= 0 (0 freezes the weights)."""
+    initial = _initial_value(name, value)
+    if not (math.isfinite(initial) and initial >= 0):
+        raise ValueError(f"{name} must be >= 0, got {initial}")
+
+
+def check_positive_int(name: str, value: int | None, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+class PolicyGradientAlgorithm(OnPolicyAlgorithm):
+    """
+    What the sb3-pg algorithms share on top of SB3's ``OnPolicyAlgorithm``: hyperparameter checks that
+    name the offending parameter, and, where there is a critic, one optimizer with two parameter groups
+    so that actor and critic have their own learning rates and their own gradient steps.
+
+    :param critic_learning_rate: learning rate of the critic (value function), a float or a schedule;
+        ``None`` for algorithms without a critic
+    Other parameters: see ``OnPolicyAlgorithm``.
+    """
+
+    policy: ActorCriticPolicy
+
+    def __init__(
+        self,
+        policy: str | type[ActorCriticPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule,
+        gamma: float,
+        ent_coef: float,
+        max_grad_norm: float | None,
+        critic_learning_rate: float | Schedule | None = None,
+        _init_setup_model: bool = True,
+        **kwargs: Any,
+    ):
+        check_learning_rate("learning_rate", learning_rate)
+        if critic_learning_rate is not None:
+            check_learning_rate("critic_learning_rate", critic_learning_rate)
+        if not (isinstance(gamma, (int, float)) and 0 < gamma <= 1):
+            raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
+        if not (isinstance(ent_coef, (int, float)) and math.isfinite(ent_coef) and ent_coef >= 0):
+            raise ValueError(f"ent_coef must be a finite number >= 0, got {ent_coef!r}")
+        if max_grad_norm is not None and not (isinstance(max_grad_norm, (int, float)) and max_grad_norm > 0):
+            raise ValueError(f"max_grad_norm must be > 0 or None (no clipping), got {max_grad_norm!r}")
+
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            gamma=gamma,
+            ent_coef=ent_coef,
+            max_grad_norm=max_grad_norm,  # type: ignore[arg-type]
+            _init_setup_model=False,
+            # Checked below, to raise a TypeError rather than SB3's AssertionError
+            supported_action_spaces=None,
+            **kwargs,
+        )
+        self.critic_learning_rate = critic_learning_rate
+        # Without an env (``load()``) the spaces come later, from the saved model
+        action_space, observation_space = getattr(self, "action_space", None), getattr(self, "observation_space", None)
+        if action_space is not None and not isinstance(action_space, SUPPORTED_ACTION_SPACES):
+            raise TypeError(
+                f"action_space {action_space} is not supported by {type(self).__name__}: "
+                f"expected one of {[s.__name__ for s in SUPPORTED_ACTION_SPACES]}"
+            )
+        if observation_space is not None and not isinstance(observation_space, SUPPORTED_OBSERVATION_SPACES):
+            raise TypeError(
+                f"observation_space {observation_space} is not supported by {type(self).__name__}: "
+                f"expected one of {[s.__name__ for s in SUPPORTED_OBSERVATION_SPACES]}"
+            )
+        if _init_setup_model:
+            self._setup_model()
+
+    def _setup_model(self) -> None:
+        super()._setup_model()
+        if self.critic_learning_rate is None:
+            return
+        self.critic_lr_schedule = FloatSchedule(self.critic_learning_rate)
+        actor, critic = self._actor_critic_parameters()
+        self.policy.optimizer = self.policy.optimizer_class(  # type: ignore[call-arg]
+            [{"params": actor, "lr": self.lr_schedule(1)}, {"params": critic, "lr": self.critic_lr_schedule(1)}],
+            **self.policy.optimizer_kwargs,
+        )
+
+    def _actor_critic_parameters(self) -> tuple[list[th.nn.Parameter], list[th.nn.Parameter]]:
+        """
+        Split the policy's parameters: the critic is the value head, its MLP and, when not shared,
+        its features extractor; everything else (a shared features extractor included) is the actor's.
+        """
+        critic_modules = [self.policy.mlp_extractor.value_net, self.policy.value_net]
+        if not self.policy.share_features_extractor:
+            critic_modules.append(self.policy.vf_features_extractor)
+        critic_ids = {id(p) for module in critic_modules for p in module.parameters()}
+        actor = [p for p in self.policy.parameters() if id(p) not in critic_ids]
+        critic = [p for p in self.policy.parameters() if id(p) in critic_ids]
+        return actor, critic
+
+    def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
+        if self.critic_learning_rate is None:
+            return super()._update_learning_rate(optimizers)
+        # Two parameter groups: SB3's version would give both the actor's rate
+        actor_lr = self.lr_schedule(self._current_progress_remaining)
+        critic_lr = self.critic_lr_schedule(self._current_progress_remaining)
+        self.logger.record("train/learning_rate", actor_lr)
+        self.logger.record("train/critic_learning_rate", critic_lr)
+        actor_group, critic_group = self.policy.optimizer.param_groups
+        actor_group["lr"], critic_group["lr"] = actor_lr, critic_lr
+
+    def _gradient_step(self, loss: th.Tensor) -> None:
+        """
+        One optimizer step on ``loss``. Parameters the loss does not reach keep ``grad=None`` and are
+        left alone by the optimizer, so an actor loss never moves the critic and vice versa.
+        """
+        self.policy.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.max_grad_norm is not None:
+            params = [p for p in self.policy.parameters() if p.grad is not None]
+            th.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
+        self.policy.optimizer.step()

@@ -1,0 +1,110 @@
+"""The policy-gradient weights Φ_t, in one place.
+
+Every algorithm in sb3-pg estimates ∇J(θ) = E[Σ_t Φ_t ∇ log π(a_t|s_t)] and differs only in Φ_t:
+
+=================================  ==========================================  =====================
+Φ_t                                function                                    used by
+=================================  ==========================================  =====================
+G_0, the whole-episode return      :func:`episode_return`                      REINFORCE(reward_to_go=False)
+G_t, the reward-to-go              :func:`reward_to_go`                        REINFORCE
+G_t − V(s_t), a state-only baseline  ``reward_to_go(...) - values``          REINFORCEBaseline
+δ_t = r_t + γV(s_{t+1}) − V(s_t)     :func:`td_error`                          OneStepAC
+=================================  ==========================================  =====================
+
+optionally multiplied by γ^t (:func:`discount_weights`), the factor the discounted policy-gradient theorem
+has and common practice drops (Thomas, 2014).
+
+Arrays are laid out ``(n_steps, n_envs)`` as in SB3's ``RolloutBuffer``; ``dones[t]`` says that the
+episode of that env ended with step ``t`` (terminated or truncated), so the next row starts a new one.
+Returns never cross an episode boundary. A column's steps after its last ``done`` belong to an
+unfinished episode: their returns are cut at the end of the array and must be masked out by the caller.
+"""
+
+import numpy as np
+import torch as th
+
+
+def reward_to_go(
+    rewards: np.ndarray,
+    dones: np.ndarray,
+    gamma: float,
+    bootstrap_values: np.ndarray | None = None,
+) -> np.ndarray:
+    """
+    Discounted return from each step to the end of its episode, G_t = Σ_{k≥t} γ^{k-t} r_k.
+
+    :param rewards: rewards, shape ``(n_steps, n_envs)``
+    :param dones: whether the episode ended with this step, same shape
+    :param gamma: discount factor
+    :param bootstrap_values: value of the final observation for episodes cut by a time limit
+        (zero elsewhere); added as γ·V(s_T) at the step that ended the episode
+    :return: G_t, same shape, float32
+    """
+    returns = np.zeros(rewards.shape, dtype=np.float32)
+    next_return = np.zeros(rewards.shape[1:], dtype=np.float64)
+    for t in reversed(range(len(rewards))):
+        tail = 0.0 if bootstrap_values is None else bootstrap_values[t]
+        next_return = rewards[t] + gamma * np.where(dones[t], tail, next_return)
+        returns[t] = next_return
+    return returns
+
+
+def episode_starts(dones: np.ndarray) -> np.ndarray:
+    """Whether each step is the first of its episode (the first row always is)."""
+    starts = np.ones(dones.shape, dtype=bool)
+    starts[1:] = dones[:-1]
+    return starts
+
+
+def episode_return(
+    rewards: np.ndarray,
+    dones: np.ndarray,
+    gamma: float,
+    bootstrap_values: np.ndarray | None = None,
+) -> np.ndarray:
+    """
+    The whole episode's discounted return G_0, repeated at every step of the episode: the naive
+    REINFORCE weight, which also credits an action with rewards that came before it.
+
+    Same parameters as :func:`reward_to_go`.
+    """
+    returns = reward_to_go(rewards, dones, gamma, bootstrap_values)
+    starts = episode_starts(dones)
+    for t in range(1, len(returns)):
+        returns[t] = np.where(starts[t], returns[t], returns[t - 1])
+    return returns
+
+
+def discount_weights(dones: np.ndarray, gamma: float) -> np.ndarray:
+    """
+    γ^k for the k-th step (from 0) of each episode: the state weighting of the discounted
+    policy-gradient theorem. Without it the estimator follows the undiscounted state distribution,
+    which is not the gradient of the discounted objective (Thomas, 2014).
+    """
+    weights = np.ones(dones.shape, dtype=np.float32)
+    starts = episode_starts(dones)
+    for t in range(1, len(weights)):
+        weights[t] = np.where(starts[t], 1.0, gamma * weights[t - 1])
+    return weights
+
+
+def td_error(
+    rewards: np.ndarray,
+    values: np.ndarray,
+    next_values: np.ndarray,
+    terminated: np.ndarray,
+    gamma: float,
+) -> np.ndarray:
+    """
+    One-step TD error δ_t = r_t + γ(1 − terminated_t)·V(s_{t+1}) − V(s_t).
+
+    On a time-limit truncation ``next_values`` must be V of the true final observation and
+    ``terminated`` False: the episode was cut, the state still has a future. A termination has none.
+    Works on numpy arrays and torch tensors alike.
+    """
+    return rewards + gamma * (1.0 - terminated) * next_values - values
+
+
+def normalize(x: th.Tensor, eps: float = 1e-8) -> th.Tensor:
+    """Per-batch standardisation (x − mean) / (std + eps); population std, so a single sample gives 0."""
+    return (x - x.mean()) / (x.std(correction=0) + eps)

@@ -1,0 +1,191 @@
+from typing import Any, Self, TypeVar
+
+import numpy as np
+import torch as th
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import explained_variance
+from torch.nn import functional as F
+
+from sb3_pg.common.base import check_positive_int
+from sb3_pg.common.estimators import normalize
+from sb3_pg.reinforce.reinforce import REINFORCE
+
+SelfREINFORCEBaseline = TypeVar("SelfREINFORCEBaseline", bound="REINFORCEBaseline")
+
+
+class REINFORCEBaseline(REINFORCE):
+    """
+    REINFORCE with a learned state-value baseline (Williams, 1992; Sutton & Barto, 2018, ch. 13.4).
+
+    The actor is weighted by the advantage A_t = G_t − V(s_t), with V evaluated before the update and
+    detached: a baseline that depends on the state only leaves the gradient's mean unchanged and lowers
+    its variance. The critic is then fitted by its own regression of V(s_t) on G_t, ``n_critic_steps``
+    full-batch gradient steps at ``critic_learning_rate``. Batches are made of complete episodes as in
+    :class:`~sb3_pg.REINFORCE`.
+
+    Actor and critic have separate networks by default (``share_features_extractor=False``; the MLP
+    layers are never shared in SB3) and separate learning rates. If a features extractor is shared
+    anyway, it is trained by the actor loss only.
+
+    **Time limits.** With ``bootstrap_truncated=True`` (the default), an episode cut by a time limit
+    gets γ·V(s_T) of its final observation added to its return: the cut is the training harness's, not
+    the task's, and the state still had a future. A termination never bootstraps. Set it to False to
+    treat the time limit as part of the task.
+
+    :param policy: The policy model to use (MlpPolicy, CnnPolicy, ...)
+    :param env: The environment to learn from (if registered in Gym, can be str)
+    :param learning_rate: The actor's learning rate, it can be a function
+        of the current progress remaining (from 1 to 0)
+    :param critic_learning_rate: The critic's learning rate, a float or a schedule
+    :param n_critic_steps: Gradient steps of the value regression per batch
+    :param n_episodes: Minimum number of episodes per update (``None``: no minimum)
+    :param min_batch_steps: Minimum number of env steps, summed over envs, per update (``None``: no minimum).
+        At least one of ``n_episodes`` and ``min_batch_steps`` must be set.
+    :param gamma: Discount factor
+    :param reward_to_go: Advantage from the reward-to-go, G_t − V(s_t) (True), or from the whole
+        episode's return, G_0 − V(s_t) (False). The critic always regresses on G_t.
+    :param normalize_advantage: Standardise the advantages over the batch
+    :param bootstrap_truncated: Bootstrap the return of a time-limit truncated episode with V of its
+        final observation
+    :param discount_state_weighting: Multiply the weight of step t of an episode by γ^t (see
+        :class:`~sb3_pg.REINFORCE`)
+    :param ent_coef: Entropy coefficient for the loss calculation
+    :param max_grad_norm: The maximum value for the gradient clipping, applied to the actor's and the
+        critic's gradients separately (``None``: no clipping)
+    :param use_sde: Whether to use generalized State Dependent Exploration (gSDE)
+        instead of action noise exploration (default: False)
+    :param sde_sample_freq: Sample a new noise matrix every n steps when using gSDE
+        Default: -1 (only sample at the beginning of the rollout)
+    :param stats_window_size: Window size for the rollout logging, specifying the number of episodes to average
+        the reported success rate, mean episode length, and mean reward over
+    :param tensorboard_log: the log location for tensorboard (if None, no logging)
+    :param policy_kwargs: additional arguments to be passed to the policy on creation (Adam by default)
+    :param verbose: Verbosity level: 0 for no output, 1 for info messages (such as device or wrappers used), 2 for
+        debug messages
+    :param seed: Seed for the pseudo random generators
+    :param device: Device (cpu, cuda, ...) on which the code should be run.
+        Setting it to auto, the code will be run on the GPU if possible.
+    :param _init_setup_model: Whether or not to build the network at the creation of the instance
+    """
+
+    def __init__(
+        self,
+        policy: str | type[ActorCriticPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 1e-3,
+        critic_learning_rate: float | Schedule = 3e-3,
+        n_critic_steps: int = 5,
+        n_episodes: int | None = 8,
+        min_batch_steps: int | None = None,
+        gamma: float = 0.99,
+        reward_to_go: bool = True,
+        normalize_advantage: bool = True,
+        bootstrap_truncated: bool = True,
+        discount_state_weighting: bool = False,
+        ent_coef: float = 0.0,
+        max_grad_norm: float | None = 0.5,
+        use_sde: bool = False,
+        sde_sample_freq: int = -1,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+    ):
+        check_positive_int("n_critic_steps", n_critic_steps)
+        self.n_critic_steps = n_critic_steps
+        self.bootstrap_truncated = bootstrap_truncated
+        self.normalize_advantage = normalize_advantage
+        policy_kwargs = {"share_features_extractor": False, **(policy_kwargs or {})}
+        super().__init__(
+            policy,
+            env,
+            learning_rate=learning_rate,
+            critic_learning_rate=critic_learning_rate,
+            n_episodes=n_episodes,
+            min_batch_steps=min_batch_steps,
+            gamma=gamma,
+            reward_to_go=reward_to_go,
+            discount_state_weighting=discount_state_weighting,
+            ent_coef=ent_coef,
+            max_grad_norm=max_grad_norm,
+            use_sde=use_sde,
+            sde_sample_freq=sde_sample_freq,
+            stats_window_size=stats_window_size,
+            tensorboard_log=tensorboard_log,
+            policy_kwargs=policy_kwargs,
+            verbose=verbose,
+            seed=seed,
+            device=device,
+            _init_setup_model=_init_setup_model,
+        )
+
+    def _truncation_values(self, infos: list[dict[str, Any]], dones: np.ndarray) -> np.ndarray:
+        values = np.zeros(len(dones))
+        if not self.bootstrap_truncated:
+            return values
+        for idx, done in enumerate(dones):
+            if (
+                done
+                and infos[idx].get("TimeLimit.truncated", False)
+                and infos[idx].get("terminal_observation") is not None
+            ):
+                terminal_obs = self.policy.obs_to_tensor(infos[idx]["terminal_observation"])[0]
+                with th.no_grad():
+                    values[idx] = self.policy.predict_values(terminal_obs).item()  # type: ignore[arg-type]
+        return values
+
+    def train(self) -> None:
+        """
+        One actor step on the advantages of the current critic, then ``n_critic_steps`` steps of
+        the critic's regression on the returns.
+        """
+        # Switch to train mode (this affects batch norm / dropout)
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+
+        batch = self.rollout_buffer.get()
+        returns = batch.returns if self.reward_to_go else batch.episode_returns
+        with th.no_grad():
+            values = self.policy.predict_values(batch.observations).flatten()
+        # V is detached: the actor's loss must not move the critic
+        advantages = returns - values
+        self.logger.record("train/return_mean", batch.returns.mean().item())
+        self.logger.record("train/advantage_std", advantages.std(correction=0).item())
+        if self.normalize_advantage:
+            advantages = normalize(advantages)
+        self._gradient_step(self._policy_loss(batch, advantages))
+
+        for _ in range(self.n_critic_steps):
+            value_loss = F.mse_loss(self.policy.predict_values(batch.observations).flatten(), batch.returns)
+            self._gradient_step(value_loss)
+
+        self._n_updates += 1
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/value_loss", value_loss.item())
+        self.logger.record(
+            "train/explained_variance", explained_variance(values.cpu().numpy(), batch.returns.cpu().numpy())
+        )
+        if hasattr(self.policy, "log_std"):
+            self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
+
+    def learn(
+        self,
+        total_timesteps: int,
+        callback: MaybeCallback = None,
+        log_interval: int = 1,
+        tb_log_name: str = "REINFORCEBaseline",
+        reset_num_timesteps: bool = True,
+        progress_bar: bool = False,
+    ) -> Self:
+        return super().learn(
+            total_timesteps=total_timesteps,
+            callback=callback,
+            log_interval=log_interval,
+            tb_log_name=tb_log_name,
+            reset_num_timesteps=reset_num_timesteps,
+            progress_bar=progress_bar,
+        )

@@ -1,0 +1,54 @@
+"""Small deterministic environments whose returns and gradients can be worked out by hand."""
+
+from collections.abc import Sequence
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+
+class BanditEnv(gym.Env):
+    """One-step bandit: a constant observation, reward ``rewards[action]``, then termination."""
+
+    def __init__(self, rewards: Sequence[float] = (1.0, 2.0, 6.0)):
+        self.rewards = np.asarray(rewards, dtype=np.float64)
+        self.observation_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+        self.action_space = spaces.Discrete(len(rewards))
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(1, dtype=np.float32), {}
+
+    def step(self, action):
+        return np.zeros(1, dtype=np.float32), float(self.rewards[int(action)]), True, False, {}
+
+
+class ScriptedEnv(gym.Env):
+    """
+    Plays a script of episodes ``(length, truncated)`` in turn, looping. Step t of an episode gives
+    reward t + 1 and observation ``[episode index, t]`` so that a test can tell every step apart.
+    Actions are ignored.
+    """
+
+    def __init__(self, script: Sequence[tuple[int, bool]], reward_offset: float = 0.0):
+        self.script = list(script)
+        self.reward_offset = reward_offset
+        self.observation_space = spaces.Box(0.0, 1000.0, shape=(2,), dtype=np.float32)
+        self.action_space = spaces.Discrete(2)
+        self.episode = -1
+
+    def _obs(self) -> np.ndarray:
+        return np.array([self.episode, self.t], dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.episode += 1
+        self.t = 0
+        return self._obs(), {}
+
+    def step(self, action):
+        length, truncated = self.script[self.episode % len(self.script)]
+        reward = self.t + 1.0 + self.reward_offset
+        self.t += 1
+        done = self.t == length
+        return self._obs(), reward, done and not truncated, done and truncated, {}

@@ -1,0 +1,233 @@
+"""The SB3 API: action spaces, policies, save/load, predict, VecNormalize, callbacks, seeding, bad input."""
+
+import csv
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.envs import (
+    FakeImageEnv,
+    IdentityEnv,
+    IdentityEnvBox,
+    IdentityEnvMultiBinary,
+    IdentityEnvMultiDiscrete,
+    SimpleMultiObsEnv,
+)
+from stable_baselines3.common.logger import configure
+from stable_baselines3.common.vec_env import VecNormalize
+
+from sb3_pg import REINFORCE, REINFORCEBaseline
+
+ALGOS = [REINFORCE, REINFORCEBaseline]
+
+
+def parameters(model) -> list[np.ndarray]:
+    return [p.detach().cpu().numpy().copy() for p in model.policy.parameters()]
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+@pytest.mark.parametrize(
+    "env_fn",
+    [
+        lambda: IdentityEnv(dim=3, ep_length=20),
+        lambda: IdentityEnvBox(ep_length=20),
+        lambda: IdentityEnvMultiDiscrete(dim=2, ep_length=20),
+        lambda: IdentityEnvMultiBinary(dim=3, ep_length=20),
+    ],
+    ids=["Discrete", "Box", "MultiDiscrete", "MultiBinary"],
+)
+def test_every_action_space_trains(algo, env_fn):
+    model = algo("MlpPolicy", make_vec_env(env_fn, n_envs=2, seed=0), n_episodes=4, seed=0)
+    before = parameters(model)
+    model.learn(300)
+    assert model.num_timesteps >= 300
+    actor_moved = [not np.allclose(a, b) for a, b in zip(before, parameters(model), strict=True)]
+    assert any(actor_moved)
+    assert all(np.isfinite(p).all() for p in parameters(model))
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_multi_input_and_cnn_policies(algo):
+    algo("MultiInputPolicy", make_vec_env(SimpleMultiObsEnv, n_envs=2, seed=0), n_episodes=2, seed=0).learn(150)
+    image_env = make_vec_env(lambda: FakeImageEnv(screen_height=36, screen_width=36, n_channels=1), seed=0)
+    model = algo(
+        "CnnPolicy", image_env, n_episodes=1, policy_kwargs=dict(features_extractor_kwargs=dict(features_dim=16))
+    )
+    model.learn(60)
+    assert model.num_timesteps >= 60
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_save_load_round_trip(algo, tmp_path):
+    model = algo("MlpPolicy", "CartPole-v1", n_episodes=2, seed=0).learn(500)
+    obs = np.stack([model.observation_space.sample() for _ in range(32)])
+    actions, _ = model.predict(obs, deterministic=True)
+    model.save(tmp_path / "model")
+
+    loaded = algo.load(tmp_path / "model")
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], actions)
+    for a, b in zip(parameters(model), parameters(loaded), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert loaded.n_episodes == 2
+    assert len(loaded.policy.optimizer.param_groups) == len(model.policy.optimizer.param_groups)
+    # The optimizer state came back too: training goes on from where it was
+    loaded.set_env(make_vec_env("CartPole-v1", seed=1))
+    loaded.learn(200, reset_num_timesteps=False)
+    assert loaded.num_timesteps > model.num_timesteps
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_predict(algo):
+    model = algo("MlpPolicy", "CartPole-v1", seed=0)
+    obs = np.stack([model.observation_space.sample() for _ in range(256)])
+    deterministic = model.predict(obs, deterministic=True)[0]
+    np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0], deterministic)
+    # A fresh policy is near uniform: sampling disagrees with the mode on many states
+    stochastic = model.predict(obs, deterministic=False)[0]
+    assert 0.2 < np.mean(stochastic != deterministic) < 0.8
+    single, _ = model.predict(obs[0])
+    assert single.shape == ()
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_seeding_is_reproducible(algo):
+    runs = [parameters(algo("MlpPolicy", "CartPole-v1", n_episodes=2, seed=3).learn(1000)) for _ in range(2)]
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)
+    other = parameters(algo("MlpPolicy", "CartPole-v1", n_episodes=2, seed=4).learn(1000))
+    assert not all(np.array_equal(a, b) for a, b in zip(runs[0], other, strict=True))
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_vec_normalize(algo):
+    env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=2, seed=0), gamma=0.9)
+    model = algo("MlpPolicy", env, n_episodes=2, gamma=0.9, seed=0).learn(1000)
+    assert env.obs_rms.count > 1000  # statistics were updated from every step
+    # The policy was trained on normalised observations and rewards
+    batch = model.rollout_buffer.get()
+    assert np.abs(batch.observations.numpy()).max() <= env.clip_obs
+    assert abs(batch.observations.numpy().mean()) < 1.0
+
+
+class CountingCallback(BaseCallback):
+    def __init__(self, stop_after: int | None = None):
+        super().__init__()
+        self.steps = self.rollout_starts = self.rollout_ends = 0
+        self.stop_after = stop_after
+
+    def _on_rollout_start(self) -> None:
+        self.rollout_starts += 1
+
+    def _on_rollout_end(self) -> None:
+        self.rollout_ends += 1
+
+    def _on_step(self) -> bool:
+        self.steps += 1
+        return self.stop_after is None or self.steps < self.stop_after
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_callbacks_fire(algo):
+    callback = CountingCallback()
+    model = algo("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2, seed=0), n_episodes=2, seed=0)
+    model.learn(600, callback=callback)
+    assert callback.steps == model.num_timesteps // 2
+    assert callback.rollout_starts == callback.rollout_ends == model._n_updates > 1
+
+    stopper = CountingCallback(stop_after=5)
+    model = algo("MlpPolicy", "CartPole-v1", seed=0).learn(10_000, callback=stopper)
+    assert model.num_timesteps == 5
+    assert model._n_updates == 0
+
+
+def test_separate_learning_rates():
+    model = REINFORCEBaseline("MlpPolicy", "CartPole-v1", learning_rate=1e-3, critic_learning_rate=5e-3, seed=0)
+    actor, critic = model.policy.optimizer.param_groups
+    assert (actor["lr"], critic["lr"]) == (1e-3, 5e-3)
+    critic_ids = {id(p) for p in critic["params"]}
+    assert {id(p) for p in model.policy.value_net.parameters()} <= critic_ids
+    assert not {id(p) for p in model.policy.action_net.parameters()} & critic_ids
+    assert len(actor["params"]) + len(critic["params"]) == len(list(model.policy.parameters()))
+    model.learn(600)
+    assert (actor["lr"], critic["lr"]) == (1e-3, 5e-3)
+
+
+def test_actor_loss_leaves_the_critic_alone():
+    """REINFORCE trains no critic; REINFORCEBaseline's critic moves only by its regression."""
+    model = REINFORCE("MlpPolicy", "CartPole-v1", n_episodes=2, seed=0)
+    value_head = model.policy.value_net.weight.detach().clone()
+    model.learn(500)
+    th.testing.assert_close(model.policy.value_net.weight, value_head)
+
+    model = REINFORCEBaseline("MlpPolicy", "CartPole-v1", n_episodes=2, critic_learning_rate=0.0, seed=0)
+    value_head = model.policy.value_net.weight.detach().clone()
+    action_head = model.policy.action_net.weight.detach().clone()
+    model.learn(500)
+    th.testing.assert_close(model.policy.value_net.weight, value_head)
+    assert not th.allclose(model.policy.action_net.weight, action_head)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_logged_keys(algo, tmp_path):
+    model = algo("MlpPolicy", "CartPole-v1", n_episodes=2, seed=0)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    model.learn(1000)
+    with open(tmp_path / "progress.csv") as file:
+        rows = list(csv.DictReader(file))
+    columns = set(rows[0])
+    expected = ["rollout/ep_rew_mean", "rollout/batch_episodes", "rollout/batch_steps", "train/policy_loss"]
+    expected += ["train/entropy_loss", "train/return_mean", "train/learning_rate"]
+    critic_keys = ["train/value_loss", "train/explained_variance", "train/critic_learning_rate"]
+    assert set(expected) <= columns
+    if algo is REINFORCE:
+        assert not set(critic_keys) & columns  # no critic, no value loss
+    else:
+        assert set(critic_keys) <= columns
+        assert all(np.isfinite(float(row["train/value_loss"])) for row in rows if row["train/value_loss"])
+    assert all(int(row["rollout/batch_episodes"]) >= 2 for row in rows)
+
+
+class TupleActionEnv(gym.Env):
+    observation_space = spaces.Box(-1, 1, (2,))
+    action_space = spaces.Tuple([spaces.Discrete(2), spaces.Discrete(2)])
+
+
+class TupleObsEnv(gym.Env):
+    observation_space = spaces.Tuple([spaces.Discrete(2), spaces.Discrete(2)])
+    action_space = spaces.Discrete(2)
+
+
+@pytest.mark.parametrize(
+    "algo, kwargs, error, name",
+    [
+        (REINFORCE, dict(n_episodes=0), ValueError, "n_episodes"),
+        (REINFORCE, dict(n_episodes=-3), ValueError, "n_episodes"),
+        (REINFORCE, dict(n_episodes=2.5), TypeError, "n_episodes"),
+        (REINFORCE, dict(min_batch_steps=0), ValueError, "min_batch_steps"),
+        (REINFORCE, dict(n_episodes=None, min_batch_steps=None), ValueError, "n_episodes"),
+        (REINFORCE, dict(gamma=0.0), ValueError, "gamma"),
+        (REINFORCE, dict(gamma=1.01), ValueError, "gamma"),
+        (REINFORCE, dict(learning_rate=-1e-3), ValueError, "learning_rate"),
+        (REINFORCE, dict(learning_rate=lambda _: -1.0), ValueError, "learning_rate"),
+        (REINFORCE, dict(learning_rate=float("nan")), ValueError, "learning_rate"),
+        (REINFORCE, dict(ent_coef=-0.01), ValueError, "ent_coef"),
+        (REINFORCE, dict(max_grad_norm=0.0), ValueError, "max_grad_norm"),
+        (REINFORCEBaseline, dict(critic_learning_rate=-1.0), ValueError, "critic_learning_rate"),
+        (REINFORCEBaseline, dict(n_critic_steps=0), ValueError, "n_critic_steps"),
+    ],
+)
+def test_bad_hyperparameters(algo, kwargs, error, name):
+    with pytest.raises(error, match=name):
+        algo("MlpPolicy", "CartPole-v1", **kwargs)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_unsupported_spaces(algo):
+    with pytest.raises(TypeError, match="action_space"):
+        algo("MlpPolicy", TupleActionEnv())
+    with pytest.raises(TypeError, match="observation_space"):
+        algo("MlpPolicy", TupleObsEnv())

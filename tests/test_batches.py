@@ -1,0 +1,132 @@
+"""Which episodes make up a batch, and the returns computed from a real VecEnv rollout."""
+
+import numpy as np
+import pytest
+import torch as th
+from stable_baselines3.common.vec_env import DummyVecEnv
+
+from sb3_pg import REINFORCE, REINFORCEBaseline
+from tests.envs import ScriptedEnv
+
+GAMMA = 0.5
+# env 0: A = 3 steps terminated, B = 2 steps truncated, C = 4 steps terminated (never in the batch)
+# env 1: X = 6 steps truncated, then Y = 1 step terminated
+SCRIPTS = [[(3, False), (2, True), (4, False)], [(6, True), (1, False)]]
+
+
+def make_env() -> DummyVecEnv:
+    return DummyVecEnv([lambda script=script: ScriptedEnv(script) for script in SCRIPTS])
+
+
+def collect(model: REINFORCE) -> None:
+    _, callback = model._setup_learn(10_000)
+    assert model.collect_rollouts(model.env, callback, model.rollout_buffer)
+
+
+def returns_by_step(model: REINFORCE, field: str = "returns") -> dict[tuple[int, int, int], float]:
+    """(env, episode, t) -> value, for every step of the batch."""
+    batch = model.rollout_buffer.get()
+    observations = batch.observations.numpy()
+    values = getattr(batch, field).numpy()
+    envs = np.broadcast_to(np.arange(2), model.rollout_buffer.mask.shape)[model.rollout_buffer.mask]
+    return {(int(e), int(o[0]), int(o[1])): float(v) for e, o, v in zip(envs, observations, values, strict=True)}
+
+
+def rtg(rewards, gamma=GAMMA, tail=0.0):
+    out, g = [], tail
+    for r in reversed(rewards):
+        g = r + gamma * g
+        out.append(g)
+    return out[::-1]
+
+
+def test_batch_holds_every_episode_started_before_it_filled():
+    # Two episodes start at step 0; A ends first while only 2 < 3 have started, so B joins.
+    # Then the batch is full: C (env 0, after B) is discarded, X runs to its end.
+    model = REINFORCE("MlpPolicy", make_env(), n_episodes=3, gamma=GAMMA, seed=0)
+    collect(model)
+    returns = returns_by_step(model)
+    expected = {}
+    for t, g in enumerate(rtg([1, 2, 3])):
+        expected[(0, 0, t)] = g
+    for t, g in enumerate(rtg([1, 2])):  # truncated; REINFORCE has no critic to bootstrap with
+        expected[(0, 1, t)] = g
+    for t, g in enumerate(rtg([1, 2, 3, 4, 5, 6])):
+        expected[(1, 0, t)] = g
+    assert returns.keys() == expected.keys()
+    for key, value in expected.items():
+        assert returns[key] == pytest.approx(value), key
+    assert model.rollout_buffer.n_episodes == 3
+    assert model.rollout_buffer.n_steps == 11
+    assert model.num_timesteps == 12  # 6 VecEnv steps; env 0's sixth step (episode C) is discarded
+
+
+def test_next_batch_restarts_the_envs():
+    model = REINFORCE("MlpPolicy", make_env(), n_episodes=3, gamma=GAMMA, seed=0)
+    collect(model)
+    model.collect_rollouts(model.env, model._init_callback(None), model.rollout_buffer)
+    # The partial episode C was dropped: env 0 starts afresh with its next scripted episode, at t = 0
+    first_obs = model.rollout_buffer.get().observations[:2].numpy()
+    np.testing.assert_array_equal(first_obs[:, 1], [0, 0])
+
+
+def test_min_batch_steps_keeps_starting_episodes():
+    # After 5 VecEnv steps the batch holds 10 steps; B ends then, and since 10 < 11 C joins.
+    # X ends one step later with 12 >= 11 steps collected, so Y starts outside the batch.
+    model = REINFORCE("MlpPolicy", make_env(), n_episodes=None, min_batch_steps=11, gamma=GAMMA, seed=0)
+    collect(model)
+    keys = returns_by_step(model).keys()
+    assert (0, 2, 3) in keys  # C ran to its end
+    assert (1, 1, 0) not in keys
+    assert model.rollout_buffer.n_episodes == 4
+    assert model.rollout_buffer.n_steps == 3 + 2 + 4 + 6
+
+
+def test_full_return_mode_weights_every_step_by_g0():
+    model = REINFORCE("MlpPolicy", make_env(), n_episodes=3, gamma=GAMMA, reward_to_go=False, seed=0)
+    collect(model)
+    g0 = returns_by_step(model, "episode_returns")
+    assert g0[(0, 0, 2)] == pytest.approx(rtg([1, 2, 3])[0])
+    assert g0[(1, 0, 5)] == pytest.approx(rtg([1, 2, 3, 4, 5, 6])[0])
+
+
+@pytest.mark.parametrize("bootstrap", [True, False])
+def test_baseline_bootstraps_truncated_episodes_only(bootstrap):
+    model = REINFORCEBaseline(
+        "MlpPolicy",
+        make_env(),
+        n_episodes=3,
+        gamma=GAMMA,
+        bootstrap_truncated=bootstrap,
+        policy_kwargs=dict(net_arch=dict(pi=[8], vf=[])),
+        seed=0,
+    )
+    # A constant critic V(s) = 10 makes the bootstrap visible
+    with th.no_grad():
+        model.policy.value_net.weight.zero_()
+        model.policy.value_net.bias.fill_(10.0)
+    collect(model)
+    returns = returns_by_step(model)
+    tail = 10.0 if bootstrap else 0.0
+    assert returns[(0, 0, 0)] == pytest.approx(rtg([1, 2, 3])[0])  # terminated: never bootstrapped
+    assert returns[(0, 1, 0)] == pytest.approx(rtg([1, 2], tail=tail)[0])
+    assert returns[(1, 0, 2)] == pytest.approx(rtg([3, 4, 5, 6], tail=tail)[0])
+
+
+def test_discount_weights_follow_the_episode_clock():
+    model = REINFORCE("MlpPolicy", make_env(), n_episodes=3, gamma=GAMMA, seed=0)
+    collect(model)
+    batch = model.rollout_buffer.get()
+    t = batch.observations[:, 1]
+    th.testing.assert_close(batch.discounts, GAMMA**t)
+
+
+def test_nan_reward_is_refused():
+    class NaNEnv(ScriptedEnv):
+        def step(self, action):
+            obs, _, terminated, truncated, info = super().step(action)
+            return obs, float("nan"), terminated, truncated, info
+
+    model = REINFORCE("MlpPolicy", DummyVecEnv([lambda: NaNEnv([(3, False)])]), n_episodes=1, seed=0)
+    with pytest.raises(ValueError, match="non-finite reward"):
+        model.learn(10)
