@@ -52,3 +52,45 @@ class ScriptedEnv(gym.Env):
         self.t += 1
         done = self.t == length
         return self._obs(), reward, done and not truncated, done and truncated, {}
+
+
+class TwoStateEnv(gym.Env):
+    """
+    The two-state MDP of the worked example: from state 0 every action leads to state 1 with reward
+    ``r0``; from state 1 every action ends the episode with reward ``r1``. Observations are the state
+    index (one-hot encoded by SB3), so a policy without hidden layers is tabular.
+    """
+
+    def __init__(self, r0: float = 1.0, r1: float = 2.0):
+        self.r0, self.r1 = r0, r1
+        self.observation_space = spaces.Discrete(2)
+        self.action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.state = 0
+        return self.state, {}
+
+    def step(self, action):
+        if self.state == 0:
+            self.state = 1
+            return 1, self.r0, False, False, {}
+        return 1, self.r1, True, False, {}
+
+
+class CountdownEnv(gym.Env):
+    """Episodes of exactly ``length`` steps, reward 1 each, then termination; the observation is t / length."""
+
+    def __init__(self, length: int = 10):
+        self.length = length
+        self.observation_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
+        self.action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0], dtype=np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.array([self.t / self.length], dtype=np.float32), 1.0, self.t == self.length, False, {}

@@ -125,3 +125,72 @@ class EpisodeRolloutBuffer:
             episode_returns=to_tensor(estimators.episode_return(rewards, dones, self.gamma, bootstrap_values)),
             discounts=to_tensor(estimators.discount_weights(dones, self.gamma)),
         )
+
+
+class Transition(NamedTuple):
+    """One VecEnv step: a transition per env."""
+
+    observations: th.Tensor | TensorDict
+    actions: th.Tensor
+    rewards: th.Tensor
+    next_observations: th.Tensor | TensorDict  # the true final observation where an episode ended
+    terminated: th.Tensor  # 1.0 where the episode terminated (not where it was truncated)
+    discounts: th.Tensor  # γ^t, t counted from the episode's start
+
+
+class TransitionBuffer:
+    """
+    The last step of a VecEnv, for algorithms that update after every step.
+
+    :param device: PyTorch device for the tensors
+    """
+
+    def __init__(self, device: th.device | str = "auto"):
+        self.device = device
+        self.transition: Transition | None = None
+
+    def add(
+        self,
+        obs: np.ndarray | dict[str, np.ndarray],
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        new_obs: np.ndarray | dict[str, np.ndarray],
+        dones: np.ndarray,
+        infos: list[dict],
+        discounts: np.ndarray,
+    ) -> None:
+        """
+        Store one step; where ``dones``, the next observation is the episode's final one from ``infos``
+        (the VecEnv has already reset that env).
+        """
+        next_obs = (
+            {key: np.array(value) for key, value in new_obs.items()} if isinstance(new_obs, dict) else np.array(new_obs)
+        )
+        terminated = np.zeros(len(dones), dtype=np.float32)
+        for idx in np.flatnonzero(dones):
+            final_obs = infos[idx]["terminal_observation"]
+            if isinstance(next_obs, dict):
+                for key in next_obs:
+                    next_obs[key][idx] = final_obs[key]
+            else:
+                next_obs[idx] = final_obs
+            terminated[idx] = not infos[idx].get("TimeLimit.truncated", False)
+
+        def to_tensor(array: np.ndarray, dtype: th.dtype | None = None) -> th.Tensor:
+            return th.as_tensor(array, device=self.device, dtype=dtype)
+
+        rewards = np.asarray(rewards, dtype=np.float32)
+        if not np.isfinite(rewards).all():
+            raise ValueError("the environment returned a non-finite reward (NaN or inf): refusing to train on it")
+        self.transition = Transition(
+            observations=obs_as_tensor(obs, self.device),
+            actions=to_tensor(actions),
+            rewards=to_tensor(rewards),
+            next_observations=obs_as_tensor(next_obs, self.device),
+            terminated=to_tensor(terminated),
+            discounts=to_tensor(discounts, th.float32),
+        )
+
+    def get(self) -> Transition:
+        assert self.transition is not None, "no transition collected"
+        return self.transition

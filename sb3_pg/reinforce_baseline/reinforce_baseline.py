@@ -25,8 +25,9 @@ class REINFORCEBaseline(REINFORCE):
     :class:`~sb3_pg.REINFORCE`.
 
     Actor and critic have separate networks by default (``share_features_extractor=False``; the MLP
-    layers are never shared in SB3) and separate learning rates. If a features extractor is shared
-    anyway, it is trained by the actor loss only.
+    layers are never shared in SB3) and separate learning rates. A features extractor shared anyway
+    (``share_features_extractor=True``) belongs to the actor's parameter group: both losses train it,
+    at the actor's learning rate.
 
     **Time limits.** With ``bootstrap_truncated=True`` (the default), an episode cut by a time limit
     gets γ·V(s_T) of its final observation added to its return: the cut is the training harness's, not

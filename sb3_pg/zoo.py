@@ -1,0 +1,197 @@
+"""
+RL Zoo integration.
+
+Importing this module registers ``reinforce``, ``reinforce_baseline`` and ``onestep_ac`` in rl-zoo3's
+algorithm table (``rl_zoo3.utils.ALGOS``) and their optuna samplers and converters
+(``rl_zoo3.hyperparams_opt``), next to the zoo's own ``a2c`` and ``ppo``: every zoo entry point run in
+the same process (train, tune with ``-optimize``, enjoy, record-video, plots) then finds them.
+
+:func:`main` is the zoo's command line with that done (``sb3-pg train|enjoy|plot_train|...`` or
+``python -m sb3_pg ...``, same flags as ``python -m rl_zoo3.cli``). For ``train`` it defaults
+``--conf-file`` to sb3-pg's ``hyperparams/<algo>.yml`` for our algorithms (and for a2c/ppo on the
+environments that file covers, e.g. the v5 MuJoCo tasks), checks the environment and the yml entry up
+front so that a mistake is one line, not a traceback, and makes wandb (``--track``) offline by default,
+writing its runs under the log folder.
+"""
+
+import argparse
+import inspect
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import optuna
+import yaml
+from rl_zoo3 import hyperparams_opt
+from rl_zoo3.utils import ALGOS
+from torch import nn
+
+from sb3_pg import REINFORCE, OneStepAC, REINFORCEBaseline
+
+HYPERPARAMS_DIR = Path(__file__).parent / "hyperparams"
+SB3_PG_ALGOS = {"reinforce": REINFORCE, "reinforce_baseline": REINFORCEBaseline, "onestep_ac": OneStepAC}
+# Keys of a zoo yml entry that the zoo consumes itself rather than passing to the algorithm
+ZOO_KEYS = {
+    "n_envs",
+    "n_timesteps",
+    "policy",
+    "normalize",
+    "monitor_kwargs",
+    "env_kwargs",
+    "frame_stack",
+    "env_wrapper",
+    "vec_env_wrapper",
+    "callback",
+}
+
+
+def _convert_common(params: dict[str, Any]) -> dict[str, Any]:
+    """Sampled values (optuna's ``trial.params``) to constructor arguments, for the keys all three share."""
+    params = dict(params)
+    params["gamma"] = 1 - params.pop("one_minus_gamma")
+    net_arch = {"small": [64, 64], "medium": [256, 256]}[params.pop("net_arch")]
+    activation_fn = {"tanh": nn.Tanh, "relu": nn.ReLU}[params.pop("activation_fn")]
+    params["policy_kwargs"] = {"net_arch": {"pi": net_arch, "vf": net_arch}, "activation_fn": activation_fn}
+    return params
+
+
+def _sample_common(trial: optuna.Trial) -> dict[str, Any]:
+    return {
+        "learning_rate": trial.suggest_float("learning_rate", 1e-5, 1e-2, log=True),
+        "one_minus_gamma": trial.suggest_float("one_minus_gamma", 1e-4, 0.05, log=True),
+        "ent_coef": trial.suggest_float("ent_coef", 1e-8, 0.05, log=True),
+        "net_arch": trial.suggest_categorical("net_arch", ["small", "medium"]),
+        "activation_fn": trial.suggest_categorical("activation_fn", ["tanh", "relu"]),
+    }
+
+
+def sample_reinforce_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """Optuna sampler for REINFORCE."""
+    return _convert_common(
+        {
+            **_sample_common(trial),
+            "n_episodes": trial.suggest_categorical("n_episodes", [1, 2, 4, 8, 16, 32]),
+            "max_grad_norm": trial.suggest_float("max_grad_norm", 0.3, 5.0, log=True),
+        }
+    )
+
+
+def sample_reinforce_baseline_params(
+    trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict
+) -> dict[str, Any]:
+    """Optuna sampler for REINFORCEBaseline."""
+    return _convert_common(
+        {
+            **_sample_common(trial),
+            "n_episodes": trial.suggest_categorical("n_episodes", [1, 2, 4, 8, 16, 32]),
+            "max_grad_norm": trial.suggest_float("max_grad_norm", 0.3, 5.0, log=True),
+            "critic_learning_rate": trial.suggest_float("critic_learning_rate", 1e-4, 3e-2, log=True),
+            "n_critic_steps": trial.suggest_categorical("n_critic_steps", [1, 5, 10, 20]),
+        }
+    )
+
+
+def sample_onestep_ac_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """Optuna sampler for OneStepAC (no gradient clipping: see the class docstring)."""
+    return _convert_common(
+        {
+            **_sample_common(trial),
+            "critic_learning_rate": trial.suggest_float("critic_learning_rate", 1e-4, 3e-2, log=True),
+            "discount_state_weighting": trial.suggest_categorical("discount_state_weighting", [True, False]),
+        }
+    )
+
+
+def register() -> None:
+    """Add sb3-pg's algorithms to rl-zoo3's tables (idempotent)."""
+    ALGOS.update(SB3_PG_ALGOS)
+    hyperparams_opt.HYPERPARAMS_SAMPLER.update(
+        reinforce=sample_reinforce_params,
+        reinforce_baseline=sample_reinforce_baseline_params,
+        onestep_ac=sample_onestep_ac_params,
+    )
+    for name in SB3_PG_ALGOS:
+        hyperparams_opt.HYPERPARAMS_CONVERTER[name] = _convert_common
+
+
+register()
+
+
+def _train_flags(args: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--algo", default="ppo")
+    parser.add_argument("--env", default="CartPole-v1")
+    parser.add_argument("-conf", "--conf-file", default=None)
+    parser.add_argument("-f", "--log-folder", default="logs")
+    parser.add_argument("--track", action="store_true")
+    parser.add_argument("-optimize", "--optimize-hyperparameters", action="store_true")
+    return parser.parse_known_args(args)[0]
+
+
+def check_train_args(args: list[str]) -> list[str]:
+    """
+    Fill in sb3-pg's hyperparameter file and check the environment and its yml entry.
+
+    :return: the arguments for the zoo's ``train``
+    :raises ValueError: with a one-line message naming what is wrong
+    """
+    flags = _train_flags(args)
+    if flags.algo not in ALGOS:
+        raise ValueError(f"unknown --algo {flags.algo!r}: choose one of {', '.join(sorted(ALGOS))}")
+    import rl_zoo3.import_envs  # noqa: F401  (registers the zoo's extra environments)
+
+    if flags.env not in gym.envs.registry:
+        raise ValueError(f"unknown --env {flags.env!r}: not a registered gymnasium environment")
+
+    conf_file = flags.conf_file
+    ours = HYPERPARAMS_DIR / f"{flags.algo}.yml"
+    if conf_file is None and ours.is_file():
+        with open(ours) as file:
+            covered = yaml.safe_load(file) or {}
+        if flags.algo in SB3_PG_ALGOS or flags.env in covered:
+            conf_file = str(ours)
+            args = [*args, "--conf-file", conf_file]
+    if conf_file is None or not conf_file.endswith((".yml", ".yaml")):
+        return args  # the zoo's own hyperparameters, or a python config module
+
+    with open(conf_file) as file:
+        entries = yaml.safe_load(file) or {}
+    if flags.env not in entries and "default" not in entries and not flags.optimize_hyperparameters:
+        raise ValueError(f"no hyperparameters for {flags.algo} on {flags.env} in {conf_file} (and no 'default' entry)")
+    entry = entries.get(flags.env, entries.get("default", {}))
+    accepted = set(inspect.signature(ALGOS[flags.algo].__init__).parameters) - {"self", "env"}
+    unknown = sorted(set(entry) - accepted - ZOO_KEYS)
+    if unknown:
+        names = ", ".join(unknown)
+        raise ValueError(f"{conf_file}, entry {flags.env}: unknown hyperparameter(s) for {flags.algo}: {names}")
+    return args
+
+
+SCRIPTS = ("train", "enjoy", "plot_train", "plot_from_file", "all_plots")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``sb3-pg SCRIPT [zoo flags]``: the RL Zoo's command line with sb3-pg's algorithms registered."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] not in SCRIPTS:
+        scripts = ",".join(SCRIPTS)
+        sys.exit(f"usage: sb3-pg {{{scripts}}} [rl-zoo3 flags], e.g. sb3-pg train --algo reinforce --env CartPole-v1")
+    script, args = argv[0], argv[1:]
+    if script == "train":
+        try:
+            args = check_train_args(args)
+        except ValueError as error:
+            sys.exit(f"sb3-pg train: error: {error}")
+        flags = _train_flags(args)
+        if flags.track:
+            # No login, no network: runs are written under the log folder and can be synced later
+            os.environ.setdefault("WANDB_MODE", "offline")
+            os.makedirs(flags.log_folder, exist_ok=True)
+            os.environ.setdefault("WANDB_DIR", os.path.abspath(flags.log_folder))
+
+    from rl_zoo3 import cli
+
+    sys.argv = ["sb3-pg", script, *args]
+    cli.main()

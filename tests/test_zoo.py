@@ -1,0 +1,142 @@
+"""The RL Zoo harness end to end: train, enjoy, tune, --track, plots, and one-line errors."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from sb3_pg import REINFORCE, OneStepAC, REINFORCEBaseline
+from sb3_pg.zoo import HYPERPARAMS_DIR, check_train_args, main
+
+OURS = {"reinforce": REINFORCE, "reinforce_baseline": REINFORCEBaseline, "onestep_ac": OneStepAC}
+
+
+def zoo(monkeypatch, *args: str) -> None:
+    monkeypatch.setattr(sys, "argv", ["sb3-pg"])  # restored after the test; main() replaces it
+    main(list(args))
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> Path:
+    """
+    Each of our algorithms, and the zoo's a2c, trained briefly on CartPole-v1 into one log folder,
+    two seeds each (the zoo's plots need two runs to aggregate).
+    """
+    folder = tmp_path_factory.mktemp("logs")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for algo in [*OURS, "a2c"]:
+            for seed in ["0", "1"]:
+                args = ["--algo", algo, "--env", "CartPole-v1", "-n", "1500", "-f", str(folder), "--seed", seed]
+                zoo(monkeypatch, "train", *args, "--eval-freq", "500", "--eval-episodes", "2")
+    return folder
+
+
+@pytest.mark.parametrize("algo", OURS)
+def test_train_uses_our_hyperparameters_and_enjoy_loads_it(trained, algo, monkeypatch, capsys):
+    run = trained / algo / "CartPole-v1_1"
+    model = OURS[algo].load(run / "CartPole-v1.zip")
+    assert model.num_timesteps >= 1500
+    with open(run / "CartPole-v1" / "config.yml") as file:
+        config = dict(yaml.unsafe_load(file))
+    with open(HYPERPARAMS_DIR / f"{algo}.yml") as file:
+        expected = yaml.safe_load(file)["CartPole-v1"]
+    assert config["learning_rate"] == expected["learning_rate"]
+
+    capsys.readouterr()
+    zoo(monkeypatch, "enjoy", "--algo", algo, "--env", "CartPole-v1", "-f", str(trained), "-n", "300", "--no-render")
+    assert "Mean reward" in capsys.readouterr().out
+
+
+def test_plots_put_our_runs_next_to_a2c(trained, monkeypatch, tmp_path):
+    results = tmp_path / "results"
+    algos = [*OURS, "a2c"]
+    zoo(
+        monkeypatch,
+        "all_plots",
+        "-a",
+        *algos,
+        "-e",
+        "CartPole-v1",
+        "-f",
+        str(trained),
+        "--no-display",
+        "-o",
+        str(results),
+    )
+    zoo(monkeypatch, "plot_from_file", "-i", f"{results}.pkl", "-o", str(tmp_path / "curves.png"), "--format", "png")
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+def test_tune_with_optuna(monkeypatch, tmp_path, capsys):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    args = ["--env", "CartPole-v1", "-n", "1000", "-optimize", "--n-trials", "2", "--n-evaluations", "1"]
+    args += ["--eval-episodes", "2", "--sampler", "random", "--pruner", "none", "-f", str(tmp_path)]
+    for algo in OURS:
+        capsys.readouterr()
+        zoo(monkeypatch, "train", "--algo", algo, *args, "--storage", storage, "--study-name", algo)
+        out = capsys.readouterr().out
+        assert "Number of finished trials:  2" in out
+    # The shared RDB storage holds every study, as a second machine would see it
+    import optuna
+
+    studies = {summary.study_name: summary.n_trials for summary in optuna.get_all_study_summaries(storage)}
+    assert studies == {algo: 2 for algo in OURS}
+
+
+def test_track_writes_an_offline_wandb_run(monkeypatch, tmp_path):
+    monkeypatch.delenv("WANDB_MODE", raising=False)  # offline must be the default, not the test's setting
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)  # the zoo writes tensorboard logs under ./runs
+    zoo(monkeypatch, "train", "--algo", "reinforce", "--env", "CartPole-v1", "-n", "500", "-f", "logs", "--track")
+    runs = list((tmp_path / "logs" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    assert list(runs[0].glob("*.wandb"))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--algo", "reinforcee"], "unknown --algo 'reinforcee'"),
+        (["--algo", "reinforce", "--env", "CartPoles-v1"], "unknown --env 'CartPoles-v1'"),
+        (["--algo", "reinforce", "--env", "MountainCar-v0"], "no hyperparameters for reinforce on MountainCar-v0"),
+    ],
+)
+def test_bad_input_is_one_line(args, message, monkeypatch, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        zoo(monkeypatch, "train", *args)
+    assert message in str(exit_info.value)
+    assert "\n" not in str(exit_info.value)
+
+
+def test_unknown_hyperparameter_in_yml(tmp_path, monkeypatch):
+    conf = tmp_path / "bad.yml"
+    conf.write_text("CartPole-v1:\n  n_timesteps: 1000\n  policy: MlpPolicy\n  n_episode: 4\n")
+    with pytest.raises(SystemExit, match="unknown hyperparameter\\(s\\) for reinforce: n_episode"):
+        zoo(monkeypatch, "train", "--algo", "reinforce", "--env", "CartPole-v1", "--conf-file", str(conf))
+
+
+def test_which_hyperparameter_file():
+    def conf(args: list[str]) -> str | None:
+        args = check_train_args(args)
+        flags = [i for i, arg in enumerate(args) if arg in ("-conf", "--conf-file")]
+        return args[flags[-1] + 1] if flags else None
+
+    assert conf(["--algo", "onestep_ac", "--env", "CartPole-v1"]) == str(HYPERPARAMS_DIR / "onestep_ac.yml")
+    # a2c/ppo: ours where the zoo lacks the v5 MuJoCo keys, the zoo's own elsewhere
+    assert conf(["--algo", "ppo", "--env", "Hopper-v5"]) == str(HYPERPARAMS_DIR / "ppo.yml")
+    assert conf(["--algo", "a2c", "--env", "CartPole-v1"]) is None
+    # A user's file wins
+    assert conf(["--algo", "reinforce", "--env", "CartPole-v1", "-conf", "mine.py"]) == "mine.py"
+
+
+@pytest.mark.parametrize("algo", [*OURS, "a2c", "ppo"])
+def test_every_shipped_entry_is_valid(algo):
+    with open(HYPERPARAMS_DIR / f"{algo}.yml") as file:
+        entries = yaml.safe_load(file)
+    required = {"CartPole-v1", "Acrobot-v1", "Pendulum-v1"} if algo in OURS else set()
+    assert required | {"HalfCheetah-v5", "Hopper-v5"} <= set(entries)
+    for env in entries:
+        check_train_args(["--algo", algo, "--env", env])  # raises on an unknown hyperparameter
+    assert np.all([entry["n_timesteps"] > 0 for entry in entries.values()])
