@@ -14,9 +14,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e ".[tests]"
 	touch $@
 
-# Train REINFORCE with baseline on CartPole-v1 and print its evaluation
+# Train REINFORCE with baseline on CartPole-v1 through the RL Zoo harness, then run the trained
+# agent for 5000 steps (10 episodes once CartPole is solved) and print its mean return
 train: $(VENV)/.installed
-	WANDB_MODE=offline $(PY) -m sb3_pg --algo reinforce_baseline --env CartPole-v1 --n-timesteps 100000 --seed 0
+	WANDB_MODE=offline $(PY) -m sb3_pg train --algo reinforce_baseline --env CartPole-v1 --seed 0 -f logs --log-interval -2
+	$(PY) -m sb3_pg enjoy --algo reinforce_baseline --env CartPole-v1 -f logs --exp-id 0 --no-render -n 5000 \
+		| grep -E "^(Mean reward|[0-9]+ Episodes)"
 
 test: $(VENV)/.installed
 	$(PY) -m ruff check .

@@ -1,5 +1,10 @@
 import os
 
+import torch as th
+
 # Headless plotting, and wandb never reaching for the network
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("WANDB_MODE", "offline")
+# One intra-op thread: tiny networks gain nothing from more, and the seeded runs of the learning checks
+# then give the same numbers whatever the machine's core count
+th.set_num_threads(1)

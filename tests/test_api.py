@@ -20,9 +20,16 @@ from stable_baselines3.common.envs import (
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecNormalize
 
-from sb3_pg import REINFORCE, REINFORCEBaseline
+from sb3_pg import REINFORCE, OneStepAC, REINFORCEBaseline
 
-ALGOS = [REINFORCE, REINFORCEBaseline]
+ALGOS = [REINFORCE, REINFORCEBaseline, OneStepAC]
+
+
+def make(algo, env, **kwargs):
+    """A model with small batches: two episodes per update for the Monte Carlo methods."""
+    if algo is not OneStepAC:
+        kwargs.setdefault("n_episodes", 2)
+    return algo("MlpPolicy", env, seed=kwargs.pop("seed", 0), **kwargs)
 
 
 def parameters(model) -> list[np.ndarray]:
@@ -41,29 +48,32 @@ def parameters(model) -> list[np.ndarray]:
     ids=["Discrete", "Box", "MultiDiscrete", "MultiBinary"],
 )
 def test_every_action_space_trains(algo, env_fn):
-    model = algo("MlpPolicy", make_vec_env(env_fn, n_envs=2, seed=0), n_episodes=4, seed=0)
-    before = parameters(model)
+    model = make(algo, make_vec_env(env_fn, n_envs=2, seed=0))
+    actor, critic = model._actor_critic_parameters()
+    before = {id(p): p.detach().clone() for p in model.policy.parameters()}
     model.learn(300)
     assert model.num_timesteps >= 300
-    actor_moved = [not np.allclose(a, b) for a, b in zip(before, parameters(model), strict=True)]
-    assert any(actor_moved)
+    assert all(not th.equal(before[id(p)], p) for p in actor)
+    critic_moved = [not th.equal(before[id(p)], p) for p in critic]
+    # REINFORCE has no critic: its policy's value head is never trained
+    assert all(critic_moved) if algo is not REINFORCE else not any(critic_moved)
     assert all(np.isfinite(p).all() for p in parameters(model))
 
 
 @pytest.mark.parametrize("algo", ALGOS)
 def test_multi_input_and_cnn_policies(algo):
-    algo("MultiInputPolicy", make_vec_env(SimpleMultiObsEnv, n_envs=2, seed=0), n_episodes=2, seed=0).learn(150)
+    batch = {} if algo is OneStepAC else {"n_episodes": 1}
+    algo("MultiInputPolicy", make_vec_env(SimpleMultiObsEnv, n_envs=2, seed=0), seed=0, **batch).learn(150)
     image_env = make_vec_env(lambda: FakeImageEnv(screen_height=36, screen_width=36, n_channels=1), seed=0)
-    model = algo(
-        "CnnPolicy", image_env, n_episodes=1, policy_kwargs=dict(features_extractor_kwargs=dict(features_dim=16))
-    )
+    cnn = {"features_extractor_kwargs": {"features_dim": 16}}
+    model = algo("CnnPolicy", image_env, policy_kwargs=cnn, **batch)
     model.learn(60)
     assert model.num_timesteps >= 60
 
 
 @pytest.mark.parametrize("algo", ALGOS)
 def test_save_load_round_trip(algo, tmp_path):
-    model = algo("MlpPolicy", "CartPole-v1", n_episodes=2, seed=0).learn(500)
+    model = make(algo, "CartPole-v1", gamma=0.95).learn(500)
     obs = np.stack([model.observation_space.sample() for _ in range(32)])
     actions, _ = model.predict(obs, deterministic=True)
     model.save(tmp_path / "model")
@@ -72,7 +82,7 @@ def test_save_load_round_trip(algo, tmp_path):
     np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], actions)
     for a, b in zip(parameters(model), parameters(loaded), strict=True):
         np.testing.assert_array_equal(a, b)
-    assert loaded.n_episodes == 2
+    assert loaded.gamma == 0.95
     assert len(loaded.policy.optimizer.param_groups) == len(model.policy.optimizer.param_groups)
     # The optimizer state came back too: training goes on from where it was
     loaded.set_env(make_vec_env("CartPole-v1", seed=1))
@@ -95,17 +105,17 @@ def test_predict(algo):
 
 @pytest.mark.parametrize("algo", ALGOS)
 def test_seeding_is_reproducible(algo):
-    runs = [parameters(algo("MlpPolicy", "CartPole-v1", n_episodes=2, seed=3).learn(1000)) for _ in range(2)]
+    runs = [parameters(make(algo, "CartPole-v1", seed=3).learn(1000)) for _ in range(2)]
     for a, b in zip(*runs, strict=True):
         np.testing.assert_array_equal(a, b)
-    other = parameters(algo("MlpPolicy", "CartPole-v1", n_episodes=2, seed=4).learn(1000))
+    other = parameters(make(algo, "CartPole-v1", seed=4).learn(1000))
     assert not all(np.array_equal(a, b) for a, b in zip(runs[0], other, strict=True))
 
 
 @pytest.mark.parametrize("algo", ALGOS)
 def test_vec_normalize(algo):
     env = VecNormalize(make_vec_env("Pendulum-v1", n_envs=2, seed=0), gamma=0.9)
-    model = algo("MlpPolicy", env, n_episodes=2, gamma=0.9, seed=0).learn(1000)
+    model = make(algo, env, gamma=0.9).learn(1000)
     assert env.obs_rms.count > 1000  # statistics were updated from every step
     # The policy was trained on normalised observations and rewards
     batch = model.rollout_buffer.get()
@@ -133,15 +143,16 @@ class CountingCallback(BaseCallback):
 @pytest.mark.parametrize("algo", ALGOS)
 def test_callbacks_fire(algo):
     callback = CountingCallback()
-    model = algo("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2, seed=0), n_episodes=2, seed=0)
+    model = make(algo, make_vec_env("CartPole-v1", n_envs=2, seed=0))
     model.learn(600, callback=callback)
     assert callback.steps == model.num_timesteps // 2
     assert callback.rollout_starts == callback.rollout_ends == model._n_updates > 1
 
     stopper = CountingCallback(stop_after=5)
-    model = algo("MlpPolicy", "CartPole-v1", seed=0).learn(10_000, callback=stopper)
+    model = make(algo, "CartPole-v1").learn(10_000, callback=stopper)
     assert model.num_timesteps == 5
-    assert model._n_updates == 0
+    # Stopped within the first batch; OneStepAC had updated after each of the first 4 steps
+    assert model._n_updates == (4 if algo is OneStepAC else 0)
 
 
 def test_separate_learning_rates():
@@ -171,24 +182,28 @@ def test_actor_loss_leaves_the_critic_alone():
     assert not th.allclose(model.policy.action_net.weight, action_head)
 
 
+LOGGED = {
+    REINFORCE: ["rollout/batch_episodes", "rollout/batch_steps", "train/return_mean", "train/policy_loss"],
+    REINFORCEBaseline: ["rollout/batch_episodes", "train/policy_loss", "train/value_loss", "train/explained_variance"],
+    OneStepAC: ["train/td_error_mean", "train/value_loss", "train/policy_loss"],
+}
+
+
 @pytest.mark.parametrize("algo", ALGOS)
 def test_logged_keys(algo, tmp_path):
-    model = algo("MlpPolicy", "CartPole-v1", n_episodes=2, seed=0)
+    model = make(algo, "CartPole-v1")
     model.set_logger(configure(str(tmp_path), ["csv"]))
-    model.learn(1000)
+    model.learn(1000, log_interval=100 if algo is OneStepAC else 1)
     with open(tmp_path / "progress.csv") as file:
         rows = list(csv.DictReader(file))
     columns = set(rows[0])
-    expected = ["rollout/ep_rew_mean", "rollout/batch_episodes", "rollout/batch_steps", "train/policy_loss"]
-    expected += ["train/entropy_loss", "train/return_mean", "train/learning_rate"]
-    critic_keys = ["train/value_loss", "train/explained_variance", "train/critic_learning_rate"]
-    assert set(expected) <= columns
+    expected = {"rollout/ep_rew_mean", "train/entropy_loss", "train/learning_rate", *LOGGED[algo]}
+    assert expected <= columns
     if algo is REINFORCE:
-        assert not set(critic_keys) & columns  # no critic, no value loss
+        assert not {"train/value_loss", "train/critic_learning_rate"} & columns  # no critic, no value loss
     else:
-        assert set(critic_keys) <= columns
+        assert "train/critic_learning_rate" in columns
         assert all(np.isfinite(float(row["train/value_loss"])) for row in rows if row["train/value_loss"])
-    assert all(int(row["rollout/batch_episodes"]) >= 2 for row in rows)
 
 
 class TupleActionEnv(gym.Env):
@@ -218,6 +233,10 @@ class TupleObsEnv(gym.Env):
         (REINFORCE, dict(max_grad_norm=0.0), ValueError, "max_grad_norm"),
         (REINFORCEBaseline, dict(critic_learning_rate=-1.0), ValueError, "critic_learning_rate"),
         (REINFORCEBaseline, dict(n_critic_steps=0), ValueError, "n_critic_steps"),
+        (OneStepAC, dict(critic_learning_rate=-1e-3), ValueError, "critic_learning_rate"),
+        (OneStepAC, dict(gamma=1.5), ValueError, "gamma"),
+        (OneStepAC, dict(max_grad_norm=-1.0), ValueError, "max_grad_norm"),
+        (OneStepAC, dict(ent_coef=float("inf")), ValueError, "ent_coef"),
     ],
 )
 def test_bad_hyperparameters(algo, kwargs, error, name):

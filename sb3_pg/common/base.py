@@ -1,12 +1,13 @@
 import math
 from typing import Any
 
+import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
-from stable_baselines3.common.utils import FloatSchedule
+from stable_baselines3.common.utils import FloatSchedule, obs_as_tensor
 
 SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 SUPPORTED_OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Dict)
@@ -133,6 +134,21 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
         self.logger.record("train/critic_learning_rate", critic_lr)
         actor_group, critic_group = self.policy.optimizer.param_groups
         actor_group["lr"], critic_group["lr"] = actor_lr, critic_lr
+
+    def _sample_actions(self, obs: np.ndarray | dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """
+        Sample actions of the current policy for a VecEnv's observations.
+
+        :return: the actions as sampled (to score), and as sent to the env (clipped to, or rescaled
+            into, the bounds of a Box action space)
+        """
+        with th.no_grad():
+            actions = self.policy.get_distribution(obs_as_tensor(obs, self.device)).get_actions().cpu().numpy()
+        if not isinstance(self.action_space, spaces.Box):
+            return actions, actions
+        if self.policy.squash_output:
+            return actions, self.policy.unscale_action(actions)
+        return actions, np.clip(actions, self.action_space.low, self.action_space.high)
 
     def _set_training_mode(self, mode: bool) -> None:
         # Walking the module tree costs ~10% of a one-step update: skip it when the mode does not change

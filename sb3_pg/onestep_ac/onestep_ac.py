@@ -2,7 +2,6 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
-from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import (
     ActorCriticCnnPolicy,
@@ -11,7 +10,6 @@ from stable_baselines3.common.policies import (
     MultiInputActorCriticPolicy,
 )
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_pg.common.base import PolicyGradientAlgorithm
@@ -149,17 +147,7 @@ class OneStepAC(PolicyGradientAlgorithm):
 
         # learn() may have reset the envs; an episode start resets I
         self._discounts[self._last_episode_starts] = 1.0
-        with th.no_grad():
-            actions = self.policy.get_distribution(obs_as_tensor(self._last_obs, self.device)).get_actions()
-        actions = actions.cpu().numpy()
-
-        clipped_actions = actions
-        if isinstance(self.action_space, spaces.Box):
-            if self.policy.squash_output:
-                clipped_actions = self.policy.unscale_action(clipped_actions)
-            else:
-                clipped_actions = np.clip(actions, self.action_space.low, self.action_space.high)
-
+        actions, clipped_actions = self._sample_actions(self._last_obs)  # type: ignore[arg-type]
         new_obs, rewards, dones, infos = env.step(clipped_actions)
         self.num_timesteps += env.num_envs
 
