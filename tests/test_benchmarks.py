@@ -18,3 +18,21 @@ def test_throughput_study(tmp_path):
     table = out.with_suffix(".md").read_text().splitlines()
     assert len(table) == 2 + 4
     assert any("| a2c | " in row and "| 1.00 |" in row for row in table)
+
+
+def test_zoo_runs_resume_and_summarize(tmp_path):
+    run_list = tmp_path / "runs.txt"
+    run_list.write_text("# a comment\ntiny --algo reinforce --env CartPole-v1 -n 1000 --eval-freq 500 --seed 0\n")
+    logs = tmp_path / "logs"
+    script = [sys.executable, "benchmarks/zoo_runs.py"]
+    subprocess.run([*script, "run", str(run_list), "--log-folder", str(logs)], cwd=ROOT, check=True)
+    assert (logs / "tiny.done").exists()
+    marker_time = (logs / "tiny.done").stat().st_mtime_ns
+    subprocess.run([*script, "run", str(run_list), "--log-folder", str(logs)], cwd=ROOT, check=True)
+    assert (logs / "tiny.done").stat().st_mtime_ns == marker_time  # finished runs are skipped
+
+    out = tmp_path / "summary"
+    subprocess.run([*script, "summarize", "--log-folder", str(logs), "--out", str(out)], cwd=ROOT, check=True)
+    summary = json.loads(out.with_suffix(".json").read_text())
+    assert summary["tiny"]["timesteps"][-1] == 1000
+    assert len(summary["tiny"]["mean_return"]) == 2

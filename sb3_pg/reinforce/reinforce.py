@@ -109,7 +109,6 @@ class REINFORCE(PolicyGradientAlgorithm):
         seed: int | None = None,
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
-        critic_learning_rate: float | Schedule | None = None,
     ):
         check_positive_int("n_episodes", n_episodes, allow_none=True)
         check_positive_int("min_batch_steps", min_batch_steps, allow_none=True)
@@ -138,7 +137,6 @@ class REINFORCE(PolicyGradientAlgorithm):
             verbose=verbose,
             seed=seed,
             device=device,
-            critic_learning_rate=critic_learning_rate,
             _init_setup_model=_init_setup_model,
         )
 

@@ -7,7 +7,7 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import explained_variance
 from torch.nn import functional as F
 
-from sb3_pg.common.base import check_positive_int
+from sb3_pg.common.base import check_learning_rate, check_positive_int
 from sb3_pg.common.estimators import normalize
 from sb3_pg.reinforce.reinforce import REINFORCE
 
@@ -96,6 +96,7 @@ class REINFORCEBaseline(REINFORCE):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ):
+        check_learning_rate("critic_learning_rate", critic_learning_rate)
         check_positive_int("n_critic_steps", n_critic_steps)
         self.n_critic_steps = n_critic_steps
         self.bootstrap_truncated = bootstrap_truncated
@@ -105,7 +106,6 @@ class REINFORCEBaseline(REINFORCE):
             policy,
             env,
             learning_rate=learning_rate,
-            critic_learning_rate=critic_learning_rate,
             n_episodes=n_episodes,
             min_batch_steps=min_batch_steps,
             gamma=gamma,
@@ -121,8 +121,12 @@ class REINFORCEBaseline(REINFORCE):
             verbose=verbose,
             seed=seed,
             device=device,
-            _init_setup_model=_init_setup_model,
+            _init_setup_model=False,
         )
+        # Set after REINFORCE's constructor, which has no critic: the optimizer gets a critic group
+        self.critic_learning_rate = critic_learning_rate
+        if _init_setup_model:
+            self._setup_model()
 
     def _truncation_values(self, infos: list[dict[str, Any]], dones: np.ndarray) -> np.ndarray:
         values = np.zeros(len(dones))
