@@ -6,7 +6,7 @@ algorithm table (``rl_zoo3.utils.ALGOS``) and their optuna samplers and converte
 (``rl_zoo3.hyperparams_opt``), next to the zoo's own ``a2c`` and ``ppo``: every zoo entry point run in
 the same process (train, tune with ``-optimize``, enjoy, record-video, plots) then finds them.
 
-:func:`main` is the zoo's command line with that done (``sb3-pg train|enjoy|plot_train|...`` or
+:func:`main` is the zoo's command line with that done (``sb3-pg train|enjoy|record_video|plot_train|...`` or
 ``python -m sb3_pg ...``, same flags as ``python -m rl_zoo3.cli``). For ``train`` it defaults
 ``--conf-file`` to sb3-pg's ``hyperparams/<algo>.yml`` for our algorithms (and for a2c/ppo on the
 environments that file covers, e.g. the v5 MuJoCo tasks), checks the environment and the yml entry up
@@ -17,6 +17,7 @@ writing its runs under the log folder.
 import argparse
 import inspect
 import os
+import runpy
 import sys
 from pathlib import Path
 from typing import Any
@@ -169,7 +170,7 @@ def check_train_args(args: list[str]) -> list[str]:
     return args
 
 
-SCRIPTS = ("train", "enjoy", "plot_train", "plot_from_file", "all_plots")
+SCRIPTS = ("train", "enjoy", "record_video", "plot_train", "plot_from_file", "all_plots")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -191,6 +192,10 @@ def main(argv: list[str] | None = None) -> None:
             os.makedirs(flags.log_folder, exist_ok=True)
             os.environ.setdefault("WANDB_DIR", os.path.abspath(flags.log_folder))
 
+    if script == "record_video":  # a plain script in rl-zoo3, not one of its cli's commands
+        sys.argv = ["sb3-pg record_video", *args]
+        runpy.run_module("rl_zoo3.record_video", run_name="__main__")
+        return
     from rl_zoo3 import cli
 
     sys.argv = ["sb3-pg", script, *args]

@@ -2,8 +2,9 @@ import os
 
 import torch as th
 
-# Headless plotting, and wandb never reaching for the network
+# Headless plotting and rendering, and wandb never reaching for the network
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("WANDB_MODE", "offline")
 # One intra-op thread: tiny networks gain nothing from more, and the seeded runs of the learning checks
 # then give the same numbers whatever the machine's core count

@@ -167,6 +167,34 @@ def test_separate_learning_rates():
     assert (actor["lr"], critic["lr"]) == (1e-3, 5e-3)
 
 
+class RecordLearningRates(BaseCallback):
+    def __init__(self):
+        super().__init__()
+        self.seen: list[tuple[float, ...]] = []
+
+    def _on_rollout_start(self) -> None:
+        lrs = [group["lr"] for group in self.model.policy.optimizer.param_groups]
+        self.seen.append((self.model._current_progress_remaining, *lrs))
+
+    def _on_step(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize("algo", [REINFORCEBaseline, OneStepAC])
+def test_learning_rate_schedules_drive_both_groups(algo):
+    model = make(algo, "CartPole-v1", learning_rate=lambda p: 1e-3 * p, critic_learning_rate=lambda p: 4e-3 * p)
+    callback = RecordLearningRates()
+    model.learn(1000, callback=callback)
+    # From the second batch on, the rates are those the last train() set from the progress at that time
+    assert len(callback.seen) > 2
+    for progress, actor_lr, critic_lr in callback.seen[1:]:
+        assert 0 <= progress < 1
+        assert (actor_lr, critic_lr) == (pytest.approx(1e-3 * progress), pytest.approx(4e-3 * progress))
+    # The last batch overshoots 1000 steps: progress stops at 0, never a negative learning rate
+    assert model._current_progress_remaining == 0
+    assert [group["lr"] for group in model.policy.optimizer.param_groups] == [0.0, 0.0]
+
+
 def test_actor_loss_leaves_the_critic_alone():
     """REINFORCE trains no critic; REINFORCEBaseline's critic moves only by its regression."""
     model = REINFORCE("MlpPolicy", "CartPole-v1", n_episodes=2, seed=0)

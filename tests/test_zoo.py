@@ -69,6 +69,13 @@ def test_plots_put_our_runs_next_to_a2c(trained, monkeypatch, tmp_path):
     assert (tmp_path / "curves.png").stat().st_size > 10_000
 
 
+def test_record_video(trained, monkeypatch, tmp_path):
+    args = ["--algo", "onestep_ac", "--env", "CartPole-v1", "-f", str(trained), "--exp-id", "1", "-n", "100"]
+    zoo(monkeypatch, "record_video", *args, "-o", str(tmp_path))
+    (video,) = tmp_path.glob("*onestep_ac-CartPole-v1*.mp4")
+    assert video.stat().st_size > 1000
+
+
 def test_tune_with_optuna(monkeypatch, tmp_path, capsys):
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     args = ["--env", "CartPole-v1", "-n", "1000", "-optimize", "--n-trials", "2", "--n-evaluations", "1"]

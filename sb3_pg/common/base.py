@@ -134,6 +134,11 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
         critic = [p for p in self.policy.parameters() if id(p) in critic_ids]
         return actor, critic
 
+    def _update_current_progress_remaining(self, num_timesteps: int, total_timesteps: int) -> None:
+        # A batch of whole episodes overshoots total_timesteps: SB3's 1 - t/T then goes negative, and with an
+        # unclamped schedule (the zoo's lin_*) the last update would run at a negative learning rate
+        self._current_progress_remaining = max(0.0, 1.0 - float(num_timesteps) / float(total_timesteps))
+
     def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
         if self.critic_learning_rate is None:
             return super()._update_learning_rate(optimizers)
