@@ -127,13 +127,13 @@ def _train_flags(args: list[str]) -> argparse.Namespace:
     parser.add_argument("-conf", "--conf-file", default=None)
     parser.add_argument("-f", "--log-folder", default="logs")
     parser.add_argument("--track", action="store_true")
-    parser.add_argument("-optimize", "--optimize-hyperparameters", action="store_true")
+    parser.add_argument("-params", "--hyperparams", nargs="+", default=[])
     return parser.parse_known_args(args)[0]
 
 
 def check_train_args(args: list[str]) -> list[str]:
     """
-    Fill in sb3-pg's hyperparameter file and check the environment and its yml entry.
+    Fill in sb3-pg's hyperparameter file and check the environment, its yml entry and ``-params``.
 
     :return: the arguments for the zoo's ``train``
     :raises ValueError: with a one-line message naming what is wrong
@@ -147,27 +147,33 @@ def check_train_args(args: list[str]) -> list[str]:
         raise ValueError(f"unknown --env {flags.env!r}: not a registered gymnasium environment")
 
     conf_file = flags.conf_file
-    ours = HYPERPARAMS_DIR / f"{flags.algo}.yml"
-    if conf_file is None and ours.is_file():
-        with open(ours) as file:
-            covered = yaml.safe_load(file) or {}
-        if flags.algo in SB3_PG_ALGOS or flags.env in covered:
-            conf_file = str(ours)
-            args = [*args, "--conf-file", conf_file]
-    if conf_file is None or not conf_file.endswith((".yml", ".yaml")):
-        return args  # the zoo's own hyperparameters, or a python config module
+    if conf_file is None:
+        ours = HYPERPARAMS_DIR / f"{flags.algo}.yml"
+        if flags.algo not in SB3_PG_ALGOS and not (ours.is_file() and flags.env in _load_yml(ours)):
+            return args  # the zoo's own hyperparameters
+        conf_file = str(ours)
+        args = [*args, "--conf-file", conf_file]
+    elif not conf_file.endswith((".yml", ".yaml")):
+        return args  # a python config module: left to the zoo
 
-    with open(conf_file) as file:
-        entries = yaml.safe_load(file) or {}
-    if flags.env not in entries and "default" not in entries and not flags.optimize_hyperparameters:
+    entries = _load_yml(Path(conf_file))
+    if flags.env not in entries and "default" not in entries:
         raise ValueError(f"no hyperparameters for {flags.algo} on {flags.env} in {conf_file} (and no 'default' entry)")
-    entry = entries.get(flags.env, entries.get("default", {}))
+    keys = set(entries.get(flags.env, entries.get("default", {})))
+    keys |= {param.split(":", 1)[0] for param in flags.hyperparams}
     accepted = set(inspect.signature(ALGOS[flags.algo].__init__).parameters) - {"self", "env"}
-    unknown = sorted(set(entry) - accepted - ZOO_KEYS)
+    unknown = sorted(keys - accepted - ZOO_KEYS)
     if unknown:
         names = ", ".join(unknown)
-        raise ValueError(f"{conf_file}, entry {flags.env}: unknown hyperparameter(s) for {flags.algo}: {names}")
+        raise ValueError(
+            f"{conf_file}, entry {flags.env}, or -params: unknown hyperparameter(s) for {flags.algo}: {names}"
+        )
     return args
+
+
+def _load_yml(path: Path) -> dict[str, Any]:
+    with open(path) as file:
+        return yaml.safe_load(file) or {}
 
 
 SCRIPTS = ("train", "enjoy", "record_video", "plot_train", "plot_from_file", "all_plots")

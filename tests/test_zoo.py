@@ -122,6 +122,8 @@ def test_unknown_hyperparameter_in_yml(tmp_path, monkeypatch):
     conf.write_text("CartPole-v1:\n  n_timesteps: 1000\n  policy: MlpPolicy\n  n_episode: 4\n")
     with pytest.raises(SystemExit, match="unknown hyperparameter\\(s\\) for reinforce: n_episode"):
         zoo(monkeypatch, "train", "--algo", "reinforce", "--env", "CartPole-v1", "--conf-file", str(conf))
+    with pytest.raises(SystemExit, match="unknown hyperparameter\\(s\\) for onestep_ac: n_episodes"):
+        zoo(monkeypatch, "train", "--algo", "onestep_ac", "--env", "CartPole-v1", "-params", "n_episodes:4")
 
 
 def test_which_hyperparameter_file():
