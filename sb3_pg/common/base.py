@@ -165,6 +165,13 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
             return actions, self.policy.unscale_action(actions)
         return actions, np.clip(actions, self.action_space.low, self.action_space.high)
 
+    def _record_update(self) -> None:
+        """Count the update and log what every algorithm logs after one."""
+        self._n_updates += 1
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        if hasattr(self.policy, "log_std"):
+            self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
+
     def _set_training_mode(self, mode: bool) -> None:
         # Walking the module tree costs ~10% of a one-step update: skip it when the mode does not change
         if self.policy.training != mode:

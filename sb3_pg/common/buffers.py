@@ -9,6 +9,12 @@ from stable_baselines3.common.utils import obs_as_tensor
 from sb3_pg.common import estimators
 
 
+def check_finite_rewards(rewards: np.ndarray) -> None:
+    """A NaN or inf reward would silently poison every later update: stop instead."""
+    if not np.isfinite(rewards).all():
+        raise ValueError("the environment returned a non-finite reward (NaN or inf): refusing to train on it")
+
+
 class EpisodeBatch(NamedTuple):
     """The steps of the complete episodes of one batch, flattened (time-major, then env)."""
 
@@ -106,8 +112,7 @@ class EpisodeRolloutBuffer:
         bootstrap_values = np.stack(self._bootstrap_values)
         # Every episode of the batch ends inside the buffer, so no return is cut short
         assert not (mask[-1] & ~dones[-1]).any(), "an episode of the batch has not ended"
-        if not np.isfinite(rewards[mask]).all():
-            raise ValueError("the environment returned a non-finite reward (NaN or inf): refusing to train on it")
+        check_finite_rewards(rewards[mask])
 
         def to_tensor(array: np.ndarray) -> th.Tensor:
             return th.as_tensor(array[mask], device=self.device)
@@ -180,8 +185,7 @@ class TransitionBuffer:
             return th.as_tensor(array, device=self.device, dtype=dtype)
 
         rewards = np.asarray(rewards, dtype=np.float32)
-        if not np.isfinite(rewards).all():
-            raise ValueError("the environment returned a non-finite reward (NaN or inf): refusing to train on it")
+        check_finite_rewards(rewards)
         self.transition = Transition(
             observations=obs_as_tensor(obs, self.device),
             actions=to_tensor(actions),

@@ -184,14 +184,11 @@ class OneStepAC(PolicyGradientAlgorithm):
         # Actor and critic parameters are disjoint: one backward pass serves both steps
         self._gradient_step(policy_loss + self.ent_coef * entropy_loss + value_loss)
 
-        self._n_updates += 1
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self._record_update()
         self.logger.record("train/td_error_mean", delta.mean().item())
         self.logger.record("train/value_loss", value_loss.item())
         self.logger.record("train/policy_loss", policy_loss.item())
         self.logger.record("train/entropy_loss", entropy_loss.item())
-        if hasattr(self.policy, "log_std"):
-            self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
 
     def learn(
         self: SelfOneStepAC,

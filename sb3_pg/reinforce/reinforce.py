@@ -168,7 +168,7 @@ class REINFORCE(PolicyGradientAlgorithm):
         :return: True if the batch was completed, False if a callback stopped training
         """
         assert self._last_obs is not None, "No previous observation was provided"
-        self.policy.set_training_mode(False)
+        self._set_training_mode(False)
         if self._reset_before_rollout:
             self._last_obs = env.reset()  # type: ignore[assignment]
             self._last_episode_starts = np.ones(env.num_envs, dtype=bool)
@@ -246,7 +246,7 @@ class REINFORCE(PolicyGradientAlgorithm):
         Update the policy with one gradient step on the collected episodes.
         """
         # Switch to train mode (this affects batch norm / dropout)
-        self.policy.set_training_mode(True)
+        self._set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
 
         batch = self.rollout_buffer.get()
@@ -257,10 +257,7 @@ class REINFORCE(PolicyGradientAlgorithm):
             returns = normalize(returns)
         self._gradient_step(self._policy_loss(batch, returns))
 
-        self._n_updates += 1
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
-        if hasattr(self.policy, "log_std"):
-            self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
+        self._record_update()
 
     def learn(
         self,

@@ -149,7 +149,7 @@ class REINFORCEBaseline(REINFORCE):
         the critic's regression on the returns.
         """
         # Switch to train mode (this affects batch norm / dropout)
-        self.policy.set_training_mode(True)
+        self._set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
 
         batch = self.rollout_buffer.get()
@@ -168,14 +168,11 @@ class REINFORCEBaseline(REINFORCE):
             value_loss = F.mse_loss(self.policy.predict_values(batch.observations).flatten(), batch.returns)
             self._gradient_step(value_loss)
 
-        self._n_updates += 1
-        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self._record_update()
         self.logger.record("train/value_loss", value_loss.item())
         self.logger.record(
             "train/explained_variance", explained_variance(values.cpu().numpy(), batch.returns.cpu().numpy())
         )
-        if hasattr(self.policy, "log_std"):
-            self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
 
     def learn(
         self,
