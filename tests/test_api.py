@@ -60,6 +60,26 @@ def test_every_action_space_trains(algo, env_fn):
     assert all(np.isfinite(p).all() for p in parameters(model))
 
 
+@pytest.mark.parametrize(
+    "env_fn",
+    [lambda: IdentityEnv(dim=5), lambda: IdentityEnvBox(), lambda: IdentityEnvMultiDiscrete(dim=3)],
+    ids=["Discrete", "Box", "MultiDiscrete"],
+)
+def test_rollout_actions_are_sb3s_draws(env_fn):
+    """The rollouts' shortcut past torch.distributions draws exactly what SB3's distribution would."""
+    model = make(REINFORCE, make_vec_env(env_fn, n_envs=4, seed=0), policy_kwargs={"log_std_init": 0.5})
+    obs = th.as_tensor(np.stack([model.observation_space.sample() for _ in range(4)]))
+    with th.no_grad():
+        model.policy.action_net.weight.mul_(30)  # far from uniform: a wrong category order would show
+        th.manual_seed(3)
+        expected = th.cat([model.policy.get_distribution(obs).get_actions() for _ in range(50)])
+        th.manual_seed(3)
+        drawn = th.cat([model._draw_actions(obs) for _ in range(50)])
+    assert drawn.dtype == expected.dtype
+    assert th.equal(drawn, expected)
+    assert len(th.unique(drawn)) > 1  # actually random
+
+
 @pytest.mark.parametrize("algo", ALGOS)
 def test_multi_input_and_cnn_policies(algo):
     batch = {} if algo is OneStepAC else {"n_episodes": 1}

@@ -4,6 +4,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.distributions import CategoricalDistribution, DiagGaussianDistribution
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import (
     ActorCriticCnnPolicy,
@@ -158,12 +159,34 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
             into, the bounds of a Box action space)
         """
         with th.no_grad():
-            actions = self.policy.get_distribution(obs_as_tensor(obs, self.device)).get_actions().cpu().numpy()
+            actions = self._draw_actions(obs_as_tensor(obs, self.device)).cpu().numpy()
         if not isinstance(self.action_space, spaces.Box):
             return actions, actions
         if self.policy.squash_output:
             return actions, self.policy.unscale_action(actions)
         return actions, np.clip(actions, self.action_space.low, self.action_space.high)
+
+    def _draw_actions(self, obs: th.Tensor | dict[str, th.Tensor]) -> th.Tensor:
+        """
+        Draw actions from SB3's categorical or diagonal-Gaussian policy without building a torch
+        ``Distribution``: its construction (argument validation, Python bookkeeping) took a quarter of
+        REINFORCE's rollout time on CartPole. Same arithmetic and same random draws as
+        ``policy.get_distribution(obs).get_actions()``, so seeded runs are unchanged; any other
+        distribution or policy class goes through SB3.
+        """
+        policy, distribution = self.policy, self.policy.action_dist
+        fast = type(distribution) in (CategoricalDistribution, DiagGaussianDistribution)
+        if not fast or type(policy).get_distribution is not ActorCriticPolicy.get_distribution:
+            return policy.get_distribution(obs).get_actions()
+        features = policy.extract_features(obs, policy.pi_features_extractor)
+        output = policy.action_net(policy.mlp_extractor.forward_actor(features))
+        if isinstance(distribution, CategoricalDistribution):
+            # torch's Categorical: probabilities of the normalised logits, one draw with replacement
+            probs = th.softmax(output - output.logsumexp(dim=-1, keepdim=True), dim=-1)
+            return th.multinomial(probs, 1, True).squeeze(-1)
+        # torch's Normal.rsample: loc + standard normal noise * scale
+        std = th.ones_like(output) * policy.log_std.exp()
+        return output + th.empty_like(output).normal_() * std
 
     def _record_update(self) -> None:
         """Count the update and log what every algorithm logs after one."""
