@@ -65,9 +65,11 @@ def test_every_action_space_trains(algo, env_fn):
     [lambda: IdentityEnv(dim=5), lambda: IdentityEnvBox(), lambda: IdentityEnvMultiDiscrete(dim=3)],
     ids=["Discrete", "Box", "MultiDiscrete"],
 )
-def test_rollout_actions_are_sb3s_draws(env_fn):
+@pytest.mark.parametrize("share_features_extractor", [True, False])
+def test_rollout_actions_are_sb3s_draws(env_fn, share_features_extractor):
     """The rollouts' shortcut past torch.distributions draws exactly what SB3's distribution would."""
-    model = make(REINFORCE, make_vec_env(env_fn, n_envs=4, seed=0), policy_kwargs={"log_std_init": 0.5})
+    policy_kwargs = {"log_std_init": 0.5, "share_features_extractor": share_features_extractor}
+    model = make(REINFORCE, make_vec_env(env_fn, n_envs=4, seed=0), policy_kwargs=policy_kwargs)
     obs = th.as_tensor(np.stack([model.observation_space.sample() for _ in range(4)]))
     with th.no_grad():
         model.policy.action_net.weight.mul_(30)  # far from uniform: a wrong category order would show

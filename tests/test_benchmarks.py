@@ -5,6 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+import pytest
+
+from sb3_pg.common.callbacks import PHI_FORMS
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -22,17 +27,55 @@ def test_throughput_study(tmp_path):
 
 def test_zoo_runs_resume_and_summarize(tmp_path):
     run_list = tmp_path / "runs.txt"
-    run_list.write_text("# a comment\ntiny --algo reinforce --env CartPole-v1 -n 1000 --eval-freq 500 --seed 0\n")
-    logs = tmp_path / "logs"
+    args = "--algo reinforce --env CartPole-v1 -n 1000 --eval-freq 500"
+    lines = [f"tiny_s{seed} {args} --seed {seed}" for seed in (0, 1)]
+    run_list.write_text("# a comment\n" + "\n".join(lines) + "\n")
+    logs, results = tmp_path / "logs", tmp_path / "results"
     script = [sys.executable, "benchmarks/zoo_runs.py"]
-    subprocess.run([*script, "run", str(run_list), "--log-folder", str(logs)], cwd=ROOT, check=True)
-    assert (logs / "tiny.done").exists()
-    marker_time = (logs / "tiny.done").stat().st_mtime_ns
-    subprocess.run([*script, "run", str(run_list), "--log-folder", str(logs)], cwd=ROOT, check=True)
-    assert (logs / "tiny.done").stat().st_mtime_ns == marker_time  # finished runs are skipped
+    run = [*script, "run", str(run_list), "--logs", str(logs), "--results", str(results), "--episodes"]
+    # What a killed run leaves: a lock of a dead runner and a half-written log folder
+    (logs / "tiny_s1" / "reinforce" / "CartPole-v1_1").mkdir(parents=True)
+    (logs / "tiny_s1.lock").write_text("999999999")
+    subprocess.run(run, cwd=ROOT, check=True)
+    runs = results / "runs"
+    evaluations = (runs / "tiny_s1.csv").read_text().splitlines()
+    assert evaluations[0] == "timesteps," + ",".join(f"return_{i}" for i in range(10))
+    assert [row.split(",")[0] for row in evaluations[1:]] == ["500", "1000"]
+    assert (runs / "tiny_s0_episodes.csv").exists() and not (logs / "tiny_s1.lock").exists()
+    finished = (runs / "tiny_s0.csv").stat().st_mtime_ns
+    subprocess.run(run, cwd=ROOT, check=True)
+    assert (runs / "tiny_s0.csv").stat().st_mtime_ns == finished  # finished runs are skipped
 
-    out = tmp_path / "summary"
-    subprocess.run([*script, "summarize", "--log-folder", str(logs), "--out", str(out)], cwd=ROOT, check=True)
-    summary = json.loads(out.with_suffix(".json").read_text())
-    assert summary["tiny"]["timesteps"][-1] == 1000
-    assert len(summary["tiny"]["mean_return"]) == 2
+    summary = [*script, "summarize", str(run_list), "--results", str(results), "--threshold", "15", "--window", "5"]
+    subprocess.run(summary, cwd=ROOT, check=True)
+    data = json.loads((results / "summary.json").read_text())["CartPole-v1/reinforce"]
+    assert data["runs"] == ["tiny_s0", "tiny_s1"] and data["timesteps"] == [500, 1000]
+    first = np.loadtxt(runs / "tiny_s0.csv", delimiter=",", skiprows=1)
+    assert data["final"][0] == pytest.approx(first[-1, 1:].mean())
+    assert data["auc"][0] == pytest.approx(first[:, 1:].mean())
+    table = (results / "summary.md").read_text()
+    assert "| CartPole-v1 | reinforce | 2 |" in table
+    assert (results / "CartPole-v1.png").exists() and (results / "CartPole-v1_training.png").exists()
+
+
+def test_first_reaching_counts_episodes_and_steps(tmp_path):
+    from benchmarks.zoo_runs import first_reaching
+
+    path = tmp_path / "episodes.csv"
+    rows = [(10, 10.0), (30, 20.0), (60, 30.0), (100, 40.0)]
+    path.write_text("timesteps,return,length\n" + "".join(f"{t},{r},0\n" for t, r in rows))
+    assert first_reaching(path, 25.0, window=2) == (3, 60)  # mean of 20 and 30
+    assert first_reaching(path, 35.0, window=2) == (4, 100)
+    assert first_reaching(path, 50.0, window=2) is None
+
+
+def test_variance_study(tmp_path):
+    out = tmp_path / "variance"
+    args = ["--envs", "CartPole-v1", "--scale", "0.005", "--n-batches", "3", "--reference-steps", "300"]
+    command = [sys.executable, "benchmarks/variance.py", *args, "--out", str(out), "--logs", str(tmp_path / "logs")]
+    subprocess.run(command, cwd=ROOT, check=True)
+    results = json.loads((out / "results.json").read_text())["CartPole-v1"]
+    assert len(results) == 3  # start, mid, late
+    assert all(set(stats) == {"critic_mse", *PHI_FORMS} for stats in results.values())
+    assert (out / "CartPole-v1.png").exists()
+    assert len((out / "summary.md").read_text().splitlines()) == 6 + 3 * len(PHI_FORMS)

@@ -178,7 +178,7 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
         fast = type(distribution) in (CategoricalDistribution, DiagGaussianDistribution)
         if not fast or type(policy).get_distribution is not ActorCriticPolicy.get_distribution:
             return policy.get_distribution(obs).get_actions()
-        features = policy.extract_features(obs, policy.pi_features_extractor)
+        features = BasePolicy.extract_features(policy, obs, policy.pi_features_extractor)  # as get_distribution
         output = policy.action_net(policy.mlp_extractor.forward_actor(features))
         if isinstance(distribution, CategoricalDistribution):
             # torch's Categorical: probabilities of the normalised logits, one draw with replacement

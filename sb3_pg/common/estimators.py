@@ -2,14 +2,15 @@
 
 Every algorithm in sb3-pg estimates ∇J(θ) = E[Σ_t Φ_t ∇ log π(a_t|s_t)] and differs only in Φ_t:
 
-=================================  ==========================================  =====================
-Φ_t                                function                                    used by
-=================================  ==========================================  =====================
-G_0, the whole-episode return      :func:`episode_return`                      REINFORCE(reward_to_go=False)
-G_t, the reward-to-go              :func:`reward_to_go`                        REINFORCE
-G_t − V(s_t), a state-only baseline  ``reward_to_go(...) - values``          REINFORCEBaseline
-δ_t = r_t + γV(s_{t+1}) − V(s_t)     :func:`td_error`                          OneStepAC
-=================================  ==========================================  =====================
+===================================  ==============================  =============================
+Φ_t                                  function                        used by
+===================================  ==============================  =============================
+G_0, the whole-episode return        :func:`episode_return`          REINFORCE(reward_to_go=False)
+G_t, the reward-to-go                :func:`reward_to_go`            REINFORCE
+G_t − V(s_t), a state-only baseline  ``reward_to_go(...) - values``  REINFORCEBaseline
+δ_t = r_t + γV(s_{t+1}) − V(s_t)     :func:`td_error`                OneStepAC
+Σ_l (γλ)^l δ_{t+l}, GAE(λ)           :func:`gae`                     SB3's A2C and PPO
+===================================  ==============================  =============================
 
 optionally multiplied by γ^t (:func:`discount_weights`), the factor the discounted policy-gradient theorem
 has and common practice drops (Thomas, 2014).
@@ -103,6 +104,14 @@ def td_error(
     Works on numpy arrays and torch tensors alike.
     """
     return rewards + gamma * (1.0 - terminated) * next_values - values
+
+
+def gae(deltas: np.ndarray, dones: np.ndarray, gamma: float, gae_lambda: float) -> np.ndarray:
+    """
+    Generalised advantage estimate Σ_l (γλ)^l δ_{t+l} within each episode (Schulman et al., 2016): the
+    reward-to-go of the TD errors at discount γλ. λ = 0 gives δ_t, λ = 1 gives G_t − V(s_t).
+    """
+    return reward_to_go(deltas, dones, gamma * gae_lambda)
 
 
 def normalize(x: th.Tensor, eps: float = 1e-8) -> th.Tensor:

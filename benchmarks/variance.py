@@ -1,0 +1,155 @@
+"""
+How noisy each policy-gradient weight Φ_t is, at fixed checkpoints of one training run per env.
+
+REINFORCEBaseline is built by the zoo harness from sb3_pg/hyperparams/reinforce_baseline.yml and trained to
+each checkpoint in turn; at each one, a copy of its critic is fitted to the checkpoint policy's returns (so
+that the forms using V get V ≈ V^π, at the first checkpoint too), then
+``sb3_pg.common.callbacks.gradient_variance`` estimates the gradient from independent batches with the five
+forms (whole return, reward-to-go, reward-to-go − V, TD(0), GAE(0.95)) and compares them with a large-batch
+reward-to-go reference. Training then goes on from the untouched model. Each env's results are saved as
+soon as it is done; a re-run skips finished envs.
+
+    python benchmarks/variance.py --envs CartPole-v1 Hopper-v5 --out benchmarks/results/variance
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch as th
+from rl_zoo3.exp_manager import ExperimentManager
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.vec_env import VecNormalize, sync_envs_normalization
+
+import sb3_pg.zoo  # noqa: F401  (registers the algorithms with the zoo)
+from sb3_pg import REINFORCEBaseline
+from sb3_pg.common import estimators
+from sb3_pg.common.callbacks import PHI_FORMS, collect_episodes, gradient_variance
+
+CONFIG = Path(__file__).parents[1] / "sb3_pg" / "hyperparams" / "reinforce_baseline.yml"
+# Per env: checkpoints (env steps; the last is the shipped training budget) and the steps of one batch, about
+# what one update of the shipped hyperparameters sees (4 CartPole episodes; min_batch_steps on MuJoCo)
+SETTINGS = {
+    "CartPole-v1": {"checkpoints": [0, 50_000, 100_000], "batch_steps": 500},
+    "Hopper-v5": {"checkpoints": [0, 500_000, 1_000_000], "batch_steps": 5000},
+    "HalfCheetah-v5": {"checkpoints": [0, 500_000, 1_000_000], "batch_steps": 5000},
+}
+
+
+def fit_critic(model: REINFORCEBaseline, env, steps: int, n_updates: int = 300) -> float:
+    """Regress V on the reward-to-go of fresh episodes (full batch, Adam); returns the final mean squared error."""
+    episodes = collect_episodes(model, env, steps)
+    returns = estimators.reward_to_go(episodes.rewards.astype(np.float64), episodes.dones, model.gamma)
+    target = th.as_tensor(returns, dtype=th.float32)
+    observations = th.as_tensor(episodes.observations)
+    _, critic = model._actor_critic_parameters()
+    optimizer = th.optim.Adam(critic, lr=1e-3)
+    for _ in range(n_updates):
+        loss = th.nn.functional.mse_loss(model.policy.predict_values(observations), target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return loss.item()
+
+
+def measure_env(env_id: str, n_batches: int, reference_steps: int, seed: int, scale: float, logs: Path) -> dict:
+    settings = SETTINGS[env_id]
+    checkpoints = [int(step * scale) for step in settings["checkpoints"]]
+    experiment = ExperimentManager(
+        argparse.Namespace(), "reinforce_baseline", env_id, str(logs), config=str(CONFIG), seed=seed, verbose=0
+    )
+    model, _ = experiment.setup_experiment()
+    # One env of its own; with VecNormalize, the learner's statistics and its normalised rewards, frozen
+    env = make_vec_env(env_id, n_envs=1, seed=seed + 1000)
+    if model.get_vec_normalize_env() is not None:
+        env = VecNormalize(env, training=False)
+    results = {}
+    for checkpoint in checkpoints:
+        if checkpoint > model.num_timesteps:
+            model.learn(checkpoint - model.num_timesteps, reset_num_timesteps=False)
+        if isinstance(env, VecNormalize):
+            sync_envs_normalization(model.get_env(), env)
+        state = {name: value.clone() for name, value in model.policy.state_dict().items()}
+        critic_error = fit_critic(model, env, reference_steps)
+        th.manual_seed(seed)
+        stats = gradient_variance(model, env, n_batches, settings["batch_steps"], reference_steps)
+        model.policy.load_state_dict(state)  # training goes on from the model as it was
+        results[str(model.num_timesteps)] = {"critic_mse": critic_error, **stats}
+        print(env_id, model.num_timesteps, json.dumps(stats), flush=True)
+    return results
+
+
+def plot(env_id: str, results: dict, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    figure, (variance_axis, cosine_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    width = 0.8 / len(results)
+    x = np.arange(len(PHI_FORMS))
+    for i, (step, stats) in enumerate(results.items()):
+        label = f"after {int(step):,} steps"
+        variance_axis.bar(x + i * width, [stats[form]["trace_cov"] for form in PHI_FORMS], width, label=label)
+        cosines = [stats[form]["cosine"] for form in PHI_FORMS]
+        spread = [stats[form]["cosine_std"] for form in PHI_FORMS]
+        cosine_axis.bar(x + i * width, cosines, width, yerr=spread, label=label)
+    variance_axis.set(yscale="log", title=f"{env_id}: trace of the gradient covariance", xticks=x + 0.4 - width / 2)
+    cosine_axis.set(title="cosine to the large-batch gradient (mean ± std)", xticks=x + 0.4 - width / 2)
+    for axis in (variance_axis, cosine_axis):
+        axis.set_xticklabels(PHI_FORMS, rotation=20)
+        axis.grid(alpha=0.3, axis="y")
+    cosine_axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def write_table(all_results: dict, out: Path, n_batches: int) -> None:
+    rows = [
+        f"Trace of the covariance of the gradient estimate over {n_batches} independent batches, and its cosine",
+        "similarity to a large-batch reward-to-go gradient (mean ± std over the batches; 'of mean': the cosine of",
+        "the batches' average, which falls short of 1 by noise and by bias).",
+        "",
+        "| env | checkpoint (steps) | Φ_t | trace of covariance | cosine | cosine of mean | vs reward-to-go |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for env_id, results in all_results.items():
+        for step, stats in results.items():
+            for form in PHI_FORMS:
+                s = stats[form]
+                ratio = s["trace_cov"] / stats["reward_to_go"]["trace_cov"]
+                rows.append(
+                    f"| {env_id} | {int(step):,} | {form} | {s['trace_cov']:.3g} | {s['cosine']:.3f} ± "
+                    f"{s['cosine_std']:.3f} | {s['mean_cosine']:.3f} | {ratio:.3g}× |"
+                )
+    (out / "summary.md").write_text("\n".join(rows) + "\n")
+    print("\n".join(rows))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--envs", nargs="+", default=["CartPole-v1", "Hopper-v5"], choices=list(SETTINGS))
+    parser.add_argument("--n-batches", type=int, default=30, help="independent batches per estimate")
+    parser.add_argument("--reference-steps", type=int, default=50_000, help="steps of the reference gradient")
+    parser.add_argument("--scale", type=float, default=1.0, help="scale the checkpoints (a smoke test: 0.01)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/variance"))
+    parser.add_argument("--logs", type=Path, default=Path("benchmarks/logs/variance"), help="the zoo's log folder")
+    args = parser.parse_args()
+    if args.n_batches < 2 or args.reference_steps < 1 or args.scale <= 0:
+        parser.error("--n-batches must be >= 2, --reference-steps >= 1 and --scale > 0")
+    th.set_num_threads(1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "results.json"
+    all_results = json.loads(path.read_text()) if path.exists() else {}
+    for env_id in args.envs:
+        if env_id not in all_results:
+            all_results[env_id] = measure_env(
+                env_id, args.n_batches, args.reference_steps, args.seed, args.scale, args.logs
+            )
+            path.write_text(json.dumps(all_results, indent=1) + "\n")
+        plot(env_id, all_results[env_id], args.out / f"{env_id}.png")
+    write_table(all_results, args.out, args.n_batches)
+
+
+if __name__ == "__main__":
+    main()

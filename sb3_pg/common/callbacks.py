@@ -1,0 +1,206 @@
+"""Measure how noisy each policy-gradient estimator is for the current policy, and log it during training."""
+
+from typing import NamedTuple
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.base_class import BaseAlgorithm
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.utils import obs_as_tensor
+from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
+
+from sb3_pg.common import estimators
+
+# The five Φ_t of sb3_pg.common.estimators, from the noisiest to the most biased
+PHI_FORMS = ("full_return", "reward_to_go", "reward_to_go_baseline", "td0", "gae")
+
+
+class EpisodeSteps(NamedTuple):
+    """Complete episodes of one env, concatenated; arrays have a trailing env axis of 1 for the estimators."""
+
+    observations: np.ndarray
+    actions: np.ndarray
+    rewards: np.ndarray  # (n_steps, 1)
+    dones: np.ndarray  # (n_steps, 1): the episode ended with this step
+    terminated: np.ndarray  # (n_steps, 1): ... and had no future (not a time-limit truncation)
+    next_observations: np.ndarray  # s_{t+1}, the true final observation at an episode's end
+
+
+def collect_episodes(model: BaseAlgorithm, env: VecEnv, min_steps: int) -> EpisodeSteps:
+    """
+    Play complete episodes with the model's stochastic policy until they hold at least ``min_steps`` steps.
+    One env, episodes in the order they are played: a batch is never biased toward short episodes.
+    """
+    policy, action_space = model.policy, env.action_space
+    columns: dict[str, list] = {name: [] for name in EpisodeSteps._fields}
+    obs = env.reset()
+    n_steps, done = 0, False
+    while n_steps < min_steps or not done:
+        with th.no_grad():
+            actions = policy.get_distribution(obs_as_tensor(obs, policy.device)).get_actions().cpu().numpy()
+        env_actions = actions
+        if isinstance(action_space, spaces.Box):
+            low, high = action_space.low, action_space.high
+            env_actions = policy.unscale_action(actions) if policy.squash_output else np.clip(actions, low, high)
+        new_obs, rewards, dones, infos = env.step(env_actions)
+        done = bool(dones[0])
+        next_obs = infos[0]["terminal_observation"][None] if done else new_obs
+        truncated = infos[0].get("TimeLimit.truncated", False)
+        for name, value in zip(
+            EpisodeSteps._fields,
+            (obs, actions, rewards, dones, dones & (not truncated), next_obs),
+            strict=True,
+        ):
+            columns[name].append(np.array(value))
+        obs, n_steps = new_obs, n_steps + 1
+    arrays = {name: np.concatenate(column) for name, column in columns.items()}
+    for name in ("rewards", "dones", "terminated"):
+        arrays[name] = arrays[name][:, None]
+    return EpisodeSteps(**arrays)
+
+
+def phi_weights(model: BaseAlgorithm, steps: EpisodeSteps, gae_lambda: float = 0.95) -> dict[str, th.Tensor]:
+    """Φ_t of each form for the steps, with V from the model's critic (``policy.predict_values``)."""
+    gamma = model.gamma
+    rewards, dones = steps.rewards.astype(np.float64), steps.dones
+    with th.no_grad():
+        values = model.policy.predict_values(obs_as_tensor(steps.observations, model.device)).cpu().numpy()
+        next_values = model.policy.predict_values(obs_as_tensor(steps.next_observations, model.device)).cpu().numpy()
+    returns = estimators.reward_to_go(rewards, dones, gamma)
+    deltas = estimators.td_error(rewards, values, next_values, steps.terminated, gamma)
+    weights = {
+        "full_return": estimators.episode_return(rewards, dones, gamma),
+        "reward_to_go": returns,
+        "reward_to_go_baseline": returns - values,
+        "td0": deltas,
+        "gae": estimators.gae(deltas, dones, gamma, gae_lambda),
+    }
+    return {form: th.as_tensor(w[:, 0], dtype=th.float32, device=model.device) for form, w in weights.items()}
+
+
+def policy_gradients(model: BaseAlgorithm, steps: EpisodeSteps, weights: dict[str, th.Tensor]) -> dict[str, th.Tensor]:
+    """
+    The policy-gradient estimate (1/T) Σ_t Φ_t ∇ log π(a_t|s_t) over the batch's T steps for each Φ_t,
+    flattened over the actor's parameters (the critic's get no gradient from it).
+    """
+    parameters = [p for p in model.policy.parameters() if p.requires_grad]
+    distribution = model.policy.get_distribution(obs_as_tensor(steps.observations, model.device))
+    log_prob = distribution.log_prob(th.as_tensor(steps.actions, device=model.device))
+    gradients = {}
+    for form, phi in weights.items():
+        grads = th.autograd.grad((phi * log_prob).mean(), parameters, retain_graph=True, allow_unused=True)
+        grads = [th.zeros_like(p) if g is None else g for p, g in zip(parameters, grads, strict=True)]
+        gradients[form] = th.cat([g.flatten() for g in grads])
+    return gradients
+
+
+def gradient_variance(
+    model: BaseAlgorithm,
+    env: VecEnv,
+    n_batches: int = 20,
+    batch_steps: int = 1000,
+    reference_steps: int = 20_000,
+    gae_lambda: float = 0.95,
+) -> dict[str, dict[str, float]]:
+    """
+    How noisy each Φ_t form makes the policy-gradient estimate under the model's current policy.
+
+    Estimates the gradient from ``n_batches`` independent batches (complete episodes, at least
+    ``batch_steps`` steps each) with every Φ_t form, and a reference gradient from one batch of at least
+    ``reference_steps`` steps with the reward-to-go, which is unbiased. Forms that use V take the model's
+    critic as it is; TD(0) and GAE are biased where it is not V^π.
+
+    :param model: an SB3 algorithm with an actor-critic policy (A2C, PPO, sb3-pg's)
+    :param env: a VecEnv with one env, separate from the training env. With ``VecNormalize``, pass one with
+        ``training=False``: rewards are taken as it returns them
+    :return: for each form, ``trace_cov`` (the total variance Σ_j Var ĝ_j over the batches), ``cosine``
+        and ``cosine_std`` (mean and spread over the batches of the cosine similarity of ĝ to the reference)
+        and ``mean_cosine`` (the cosine of the batches' mean estimate: below 1 by noise and bias)
+    """
+    for name, value in (("n_batches", n_batches), ("batch_steps", batch_steps), ("reference_steps", reference_steps)):
+        if not isinstance(value, int) or value < (2 if name == "n_batches" else 1):
+            raise ValueError(f"{name} must be an int >= {2 if name == 'n_batches' else 1}, got {value!r}")
+    if not 0.0 <= gae_lambda <= 1.0:
+        raise ValueError(f"gae_lambda must be in [0, 1], got {gae_lambda}")
+    if env.num_envs != 1:
+        raise ValueError(f"env must hold a single env (num_envs=1), got num_envs={env.num_envs}")
+    training = model.policy.training
+    model.policy.set_training_mode(False)
+    try:
+        steps = collect_episodes(model, env, reference_steps)
+        (reference,) = policy_gradients(
+            model, steps, {"reward_to_go": phi_weights(model, steps)["reward_to_go"]}
+        ).values()
+        estimates: dict[str, list[th.Tensor]] = {form: [] for form in PHI_FORMS}
+        for _ in range(n_batches):
+            steps = collect_episodes(model, env, batch_steps)
+            for form, gradient in policy_gradients(model, steps, phi_weights(model, steps, gae_lambda)).items():
+                estimates[form].append(gradient)
+    finally:
+        model.policy.set_training_mode(training)
+    results = {}
+    for form, gradients in estimates.items():
+        stacked = th.stack(gradients)
+        cosines = th.nn.functional.cosine_similarity(stacked, reference[None], dim=1)
+        results[form] = {
+            "trace_cov": stacked.var(dim=0, correction=1).sum().item(),
+            "cosine": cosines.mean().item(),
+            "cosine_std": cosines.std(correction=0).item(),
+            "mean_cosine": th.nn.functional.cosine_similarity(stacked.mean(dim=0), reference, dim=0).item(),
+        }
+    return results
+
+
+class GradientVarianceCallback(BaseCallback):
+    """
+    Every ``eval_freq`` calls (VecEnv steps), measure how noisy each Φ_t form makes the policy-gradient estimate
+    under the current policy (see :func:`gradient_variance`) and log ``grad_variance/<form>/{trace_cov,cosine}``.
+    It plays its own episodes on ``env``, so the training run's env and data are left alone; with
+    ``VecNormalize`` the normalisation statistics are synced from the training env first, as ``EvalCallback`` does.
+
+    :param env: a VecEnv with one env, separate from the training env
+    :param eval_freq: measure every this many calls
+    :param n_batches: independent batches per measurement
+    :param batch_steps: at least this many steps (complete episodes) per batch
+    :param reference_steps: at least this many steps for the reference gradient
+    :param gae_lambda: λ of the GAE form
+    :param verbose: 1 to print each measurement
+    """
+
+    def __init__(
+        self,
+        env: VecEnv,
+        eval_freq: int = 10_000,
+        n_batches: int = 20,
+        batch_steps: int = 1000,
+        reference_steps: int = 20_000,
+        gae_lambda: float = 0.95,
+        verbose: int = 0,
+    ):
+        super().__init__(verbose)
+        if not isinstance(eval_freq, int) or eval_freq < 1:
+            raise ValueError(f"eval_freq must be an int >= 1, got {eval_freq!r}")
+        self.env = env
+        self.eval_freq = eval_freq
+        self.kwargs = dict(n_batches=n_batches, batch_steps=batch_steps, reference_steps=reference_steps)
+        self.kwargs["gae_lambda"] = gae_lambda
+        self.measurements: list[tuple[int, dict[str, dict[str, float]]]] = []
+
+    def _on_step(self) -> bool:
+        if self.n_calls % self.eval_freq == 0:
+            self.measure()
+        return True
+
+    def measure(self) -> dict[str, dict[str, float]]:
+        """Measure now; the result is logged and kept in ``measurements`` with the timestep."""
+        if self.model.get_vec_normalize_env() is not None:
+            sync_envs_normalization(self.training_env, self.env)
+        results = gradient_variance(self.model, self.env, **self.kwargs)  # type: ignore[arg-type]
+        self.measurements.append((self.num_timesteps, results))
+        for form, stats in results.items():
+            self.logger.record(f"grad_variance/{form}/trace_cov", stats["trace_cov"])
+            self.logger.record(f"grad_variance/{form}/cosine", stats["cosine"])
+            if self.verbose >= 1:
+                print(f"{self.num_timesteps} {form}: trace cov {stats['trace_cov']:.3g}, cosine {stats['cosine']:.3f}")
+        return results
