@@ -199,12 +199,17 @@ def plot(curves: dict, title: str, ylabel: str, path: Path) -> None:
 def summarize(run_list: Path, results: Path, threshold: float | None, window: int) -> None:
     """Tables (markdown + JSON) and one learning-curve plot per env, over the seeds finished so far."""
     groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    settings: dict[tuple[str, str], list[str]] = {}
     for name, args in read_run_list(run_list):
-        groups[option(args, "--env"), option(args, "--algo")].append(name)
+        key = option(args, "--env"), option(args, "--algo")
+        seed = args.index("--seed")
+        if settings.setdefault(key, args[:seed] + args[seed + 2 :]) != args[:seed] + args[seed + 2 :]:
+            raise ValueError(f"{run_list}: {name} differs from {groups[key][0]} in more than the seed")
+        groups[key].append(name)
     runs = results / "runs"
     table = ["| env | method | seeds | final return | area under curve | per-seed final | minutes/run |"]
     table.append("|---|---|---|---|---|---|---|")
-    reaching = [f"| env | method | seeds reaching {threshold:g} | episodes | env steps | per seed (episodes / steps) |"]
+    reaching = [f"| env | method | seeds reaching {threshold} | episodes | env steps | per seed (episodes / steps) |"]
     reaching.append("|---|---|---|---|---|---|")
     summary, curves = {}, defaultdict(dict)
     for (env, algo), names in sorted(groups.items(), key=lambda item: (item[0][0], METHODS.index(item[0][1]))):
@@ -246,7 +251,7 @@ def summarize(run_list: Path, results: Path, threshold: float | None, window: in
     markdown = "\n".join([*notes, "", *table])
     if threshold is not None:
         notes = [f"Episodes and env steps until the mean return of the last {window} training episodes first"]
-        notes.append(f"reaches {threshold:g}, over the seeds that reach it.")
+        notes.append(f"reaches {threshold}, over the seeds that reach it.")
         markdown += "\n\n" + "\n".join([*notes, "", *reaching])
     (results / "summary.md").write_text(markdown + "\n")
     (results / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")

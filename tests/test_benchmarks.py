@@ -46,8 +46,11 @@ def test_zoo_runs_resume_and_summarize(tmp_path):
     subprocess.run(run, cwd=ROOT, check=True)
     assert (runs / "tiny_s0.csv").stat().st_mtime_ns == finished  # finished runs are skipped
 
-    summary = [*script, "summarize", str(run_list), "--results", str(results), "--threshold", "15", "--window", "5"]
+    summary = [*script, "summarize", str(run_list), "--results", str(results)]
     subprocess.run(summary, cwd=ROOT, check=True)
+    assert "reaches" not in (results / "summary.md").read_text()
+    subprocess.run([*summary, "--threshold", "15", "--window", "5"], cwd=ROOT, check=True)
+    assert "seeds reaching 15.0" in (results / "summary.md").read_text()
     data = json.loads((results / "summary.json").read_text())["CartPole-v1/reinforce"]
     assert data["runs"] == ["tiny_s0", "tiny_s1"] and data["timesteps"] == [500, 1000]
     first = np.loadtxt(runs / "tiny_s0.csv", delimiter=",", skiprows=1)
