@@ -5,9 +5,9 @@ REINFORCEBaseline is built by the zoo harness from sb3_pg/hyperparams/reinforce_
 each checkpoint in turn; at each one, a copy of its critic is fitted to the checkpoint policy's returns (so
 that the forms using V get V ≈ V^π, at the first checkpoint too), then
 ``sb3_pg.common.callbacks.gradient_variance`` estimates the gradient from independent batches with the five
-forms (whole return, reward-to-go, reward-to-go − V, TD(0), GAE(0.95)) and compares them with a large-batch
-reward-to-go reference. Training then goes on from the untouched model. Each env's results are saved as
-soon as it is done; a re-run skips finished envs.
+forms (whole return, reward-to-go, reward-to-go − V, TD(0), GAE(0.95)) and compares them with a reference
+gradient (G_t − V(s_t) on a large batch). Training then goes on from the untouched model. Each env's results
+are saved as soon as it is done; a re-run skips finished envs.
 
     python benchmarks/variance.py --envs CartPole-v1 Hopper-v5 --out benchmarks/results/variance
 """
@@ -28,12 +28,12 @@ from sb3_pg.common import estimators
 from sb3_pg.common.callbacks import PHI_FORMS, collect_episodes, gradient_variance
 
 CONFIG = Path(__file__).parents[1] / "sb3_pg" / "hyperparams" / "reinforce_baseline.yml"
-# Per env: checkpoints (env steps; the last is the shipped training budget) and the steps of one batch, about
-# what one update of the shipped hyperparameters sees (4 CartPole episodes; min_batch_steps on MuJoCo)
+# Per env: checkpoints (env steps; the last is the shipped training budget) and one batch: what one update of
+# the shipped hyperparameters sees (n_episodes 4 on CartPole, min_batch_steps 5000 on MuJoCo)
 SETTINGS = {
-    "CartPole-v1": {"checkpoints": [0, 50_000, 100_000], "batch_steps": 500},
-    "Hopper-v5": {"checkpoints": [0, 500_000, 1_000_000], "batch_steps": 5000},
-    "HalfCheetah-v5": {"checkpoints": [0, 500_000, 1_000_000], "batch_steps": 5000},
+    "CartPole-v1": {"checkpoints": [0, 50_000, 100_000], "batch_steps": 1, "batch_episodes": 4},
+    "Hopper-v5": {"checkpoints": [0, 500_000, 1_000_000], "batch_steps": 5000, "batch_episodes": 1},
+    "HalfCheetah-v5": {"checkpoints": [0, 500_000, 1_000_000], "batch_steps": 5000, "batch_episodes": 1},
 }
 
 
@@ -73,7 +73,8 @@ def measure_env(env_id: str, n_batches: int, reference_steps: int, seed: int, sc
         state = {name: value.clone() for name, value in model.policy.state_dict().items()}
         critic_error = fit_critic(model, env, reference_steps)
         th.manual_seed(seed)
-        stats = gradient_variance(model, env, n_batches, settings["batch_steps"], reference_steps)
+        batch = {"batch_steps": settings["batch_steps"], "batch_episodes": settings["batch_episodes"]}
+        stats = gradient_variance(model, env, n_batches, reference_steps=reference_steps, **batch)
         model.policy.load_state_dict(state)  # training goes on from the model as it was
         results[str(model.num_timesteps)] = {"critic_mse": critic_error, **stats}
         print(env_id, model.num_timesteps, json.dumps(stats), flush=True)
@@ -105,12 +106,13 @@ def plot(env_id: str, results: dict, path: Path) -> None:
 
 def write_table(all_results: dict, out: Path, n_batches: int) -> None:
     rows = [
-        f"Trace of the covariance of the gradient estimate over {n_batches} independent batches, and its cosine",
-        "similarity to a large-batch reward-to-go gradient (mean ± std over the batches; 'of mean': the cosine of",
-        "the batches' average, which falls short of 1 by noise and by bias).",
+        f"Trace of the covariance of the gradient estimate over {n_batches} independent batches; signal-to-noise",
+        "ratio ‖g‖² / trace with g the reference gradient (G_t − V(s_t) on a large batch); the estimates' cosine",
+        "similarity to g (mean ± std over the batches) and that of their average, which falls short of 1 by",
+        "noise and by bias.",
         "",
-        "| env | checkpoint (steps) | Φ_t | trace of covariance | cosine | cosine of mean | vs reward-to-go |",
-        "|---|---|---|---|---|---|---|",
+        "| env | checkpoint (steps) | Φ_t | trace of covariance | vs reward-to-go | SNR | cosine | cosine of mean |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for env_id, results in all_results.items():
         for step, stats in results.items():
@@ -118,8 +120,8 @@ def write_table(all_results: dict, out: Path, n_batches: int) -> None:
                 s = stats[form]
                 ratio = s["trace_cov"] / stats["reward_to_go"]["trace_cov"]
                 rows.append(
-                    f"| {env_id} | {int(step):,} | {form} | {s['trace_cov']:.3g} | {s['cosine']:.3f} ± "
-                    f"{s['cosine_std']:.3f} | {s['mean_cosine']:.3f} | {ratio:.3g}× |"
+                    f"| {env_id} | {int(step):,} | {form} | {s['trace_cov']:.3g} | {ratio:.3g}× | {s['snr']:.3g} | "
+                    f"{s['cosine']:.3f} ± {s['cosine_std']:.3f} | {s['mean_cosine']:.3f} |"
                 )
     (out / "summary.md").write_text("\n".join(rows) + "\n")
     print("\n".join(rows))

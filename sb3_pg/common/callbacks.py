@@ -27,16 +27,17 @@ class EpisodeSteps(NamedTuple):
     next_observations: np.ndarray  # s_{t+1}, the true final observation at an episode's end
 
 
-def collect_episodes(model: BaseAlgorithm, env: VecEnv, min_steps: int) -> EpisodeSteps:
+def collect_episodes(model: BaseAlgorithm, env: VecEnv, min_steps: int, min_episodes: int = 1) -> EpisodeSteps:
     """
-    Play complete episodes with the model's stochastic policy until they hold at least ``min_steps`` steps.
-    One env, episodes in the order they are played: a batch is never biased toward short episodes.
+    Play complete episodes with the model's stochastic policy until there are at least ``min_episodes`` of them
+    holding at least ``min_steps`` steps. One env, episodes in the order they are played: a batch is never
+    biased toward short episodes.
     """
     policy, action_space = model.policy, env.action_space
     columns: dict[str, list] = {name: [] for name in EpisodeSteps._fields}
     obs = env.reset()
-    n_steps, done = 0, False
-    while n_steps < min_steps or not done:
+    n_steps, n_episodes, done = 0, 0, False
+    while n_steps < min_steps or n_episodes < min_episodes or not done:
         with th.no_grad():
             actions = policy.get_distribution(obs_as_tensor(obs, policy.device)).get_actions().cpu().numpy()
         env_actions = actions
@@ -53,7 +54,7 @@ def collect_episodes(model: BaseAlgorithm, env: VecEnv, min_steps: int) -> Episo
             strict=True,
         ):
             columns[name].append(np.array(value))
-        obs, n_steps = new_obs, n_steps + 1
+        obs, n_steps, n_episodes = new_obs, n_steps + 1, n_episodes + done
     arrays = {name: np.concatenate(column) for name, column in columns.items()}
     for name in ("rewards", "dones", "terminated"):
         arrays[name] = arrays[name][:, None]
@@ -102,23 +103,32 @@ def gradient_variance(
     batch_steps: int = 1000,
     reference_steps: int = 20_000,
     gae_lambda: float = 0.95,
+    batch_episodes: int = 1,
 ) -> dict[str, dict[str, float]]:
     """
     How noisy each Φ_t form makes the policy-gradient estimate under the model's current policy.
 
     Estimates the gradient from ``n_batches`` independent batches (complete episodes, at least
-    ``batch_steps`` steps each) with every Φ_t form, and a reference gradient from one batch of at least
-    ``reference_steps`` steps with the reward-to-go, which is unbiased. Forms that use V take the model's
-    critic as it is; TD(0) and GAE are biased where it is not V^π.
+    ``batch_episodes`` of them and ``batch_steps`` steps each) with every Φ_t form, and a reference gradient
+    from one batch of at least ``reference_steps`` steps with G_t − V(s_t): unbiased, as V was not fitted to
+    that batch, and the least noisy of the unbiased forms. Forms that use V take the model's critic as it is;
+    TD(0) and GAE are biased where it is not V^π.
 
     :param model: an SB3 algorithm with an actor-critic policy (A2C, PPO, sb3-pg's)
     :param env: a VecEnv with one env, separate from the training env. With ``VecNormalize``, pass one with
         ``training=False``: rewards are taken as it returns them
     :return: for each form, ``trace_cov`` (the total variance Σ_j Var ĝ_j over the batches), ``cosine``
-        and ``cosine_std`` (mean and spread over the batches of the cosine similarity of ĝ to the reference)
-        and ``mean_cosine`` (the cosine of the batches' mean estimate: below 1 by noise and bias)
+        and ``cosine_std`` (mean and spread over the batches of the cosine similarity of ĝ to the reference),
+        ``mean_cosine`` (the cosine of the batches' mean estimate: below 1 by noise and bias) and
+        ``snr`` (‖reference‖² / trace_cov: the signal-to-noise ratio of one batch's estimate)
     """
-    for name, value in (("n_batches", n_batches), ("batch_steps", batch_steps), ("reference_steps", reference_steps)):
+    sizes = (
+        ("n_batches", n_batches),
+        ("batch_steps", batch_steps),
+        ("reference_steps", reference_steps),
+        ("batch_episodes", batch_episodes),
+    )
+    for name, value in sizes:
         if not isinstance(value, int) or value < (2 if name == "n_batches" else 1):
             raise ValueError(f"{name} must be an int >= {2 if name == 'n_batches' else 1}, got {value!r}")
     if not 0.0 <= gae_lambda <= 1.0:
@@ -129,12 +139,11 @@ def gradient_variance(
     model.policy.set_training_mode(False)
     try:
         steps = collect_episodes(model, env, reference_steps)
-        (reference,) = policy_gradients(
-            model, steps, {"reward_to_go": phi_weights(model, steps)["reward_to_go"]}
-        ).values()
+        unbiased = {"reward_to_go_baseline": phi_weights(model, steps)["reward_to_go_baseline"]}
+        (reference,) = policy_gradients(model, steps, unbiased).values()
         estimates: dict[str, list[th.Tensor]] = {form: [] for form in PHI_FORMS}
         for _ in range(n_batches):
-            steps = collect_episodes(model, env, batch_steps)
+            steps = collect_episodes(model, env, batch_steps, batch_episodes)
             for form, gradient in policy_gradients(model, steps, phi_weights(model, steps, gae_lambda)).items():
                 estimates[form].append(gradient)
     finally:
@@ -143,8 +152,10 @@ def gradient_variance(
     for form, gradients in estimates.items():
         stacked = th.stack(gradients)
         cosines = th.nn.functional.cosine_similarity(stacked, reference[None], dim=1)
+        trace_cov = stacked.var(dim=0, correction=1).sum().item()
         results[form] = {
-            "trace_cov": stacked.var(dim=0, correction=1).sum().item(),
+            "trace_cov": trace_cov,
+            "snr": reference.square().sum().item() / trace_cov if trace_cov > 0 else float("inf"),
             "cosine": cosines.mean().item(),
             "cosine_std": cosines.std(correction=0).item(),
             "mean_cosine": th.nn.functional.cosine_similarity(stacked.mean(dim=0), reference, dim=0).item(),
@@ -163,6 +174,7 @@ class GradientVarianceCallback(BaseCallback):
     :param eval_freq: measure every this many calls
     :param n_batches: independent batches per measurement
     :param batch_steps: at least this many steps (complete episodes) per batch
+    :param batch_episodes: and at least this many episodes
     :param reference_steps: at least this many steps for the reference gradient
     :param gae_lambda: λ of the GAE form
     :param verbose: 1 to print each measurement
@@ -176,6 +188,7 @@ class GradientVarianceCallback(BaseCallback):
         batch_steps: int = 1000,
         reference_steps: int = 20_000,
         gae_lambda: float = 0.95,
+        batch_episodes: int = 1,
         verbose: int = 0,
     ):
         super().__init__(verbose)
@@ -184,7 +197,7 @@ class GradientVarianceCallback(BaseCallback):
         self.env = env
         self.eval_freq = eval_freq
         self.kwargs = dict(n_batches=n_batches, batch_steps=batch_steps, reference_steps=reference_steps)
-        self.kwargs["gae_lambda"] = gae_lambda
+        self.kwargs.update(gae_lambda=gae_lambda, batch_episodes=batch_episodes)
         self.measurements: list[tuple[int, dict[str, dict[str, float]]]] = []
 
     def _on_step(self) -> bool:
