@@ -28,18 +28,18 @@ from sb3_pg.common import estimators
 from sb3_pg.common.callbacks import PHI_FORMS, collect_episodes, gradient_variance
 
 CONFIG = Path(__file__).parents[1] / "sb3_pg" / "hyperparams" / "reinforce_baseline.yml"
-# Per env: checkpoints (env steps; the last is the shipped training budget) and one batch: what one update of
-# the shipped hyperparameters sees (n_episodes 4 on CartPole, min_batch_steps 5000 on MuJoCo)
+# Per env: checkpoints (env steps; the last is the shipped training budget), episodes per batch (CartPole: the
+# shipped n_episodes; MuJoCo: ten, where an update sees min_batch_steps 5000) and for the reference gradient
 SETTINGS = {
-    "CartPole-v1": {"checkpoints": [0, 50_000, 100_000], "batch_steps": 1, "batch_episodes": 4},
-    "Hopper-v5": {"checkpoints": [0, 500_000, 1_000_000], "batch_steps": 5000, "batch_episodes": 1},
-    "HalfCheetah-v5": {"checkpoints": [0, 500_000, 1_000_000], "batch_steps": 5000, "batch_episodes": 1},
+    "CartPole-v1": {"checkpoints": [0, 50_000, 100_000], "batch_episodes": 4, "reference_episodes": 200},
+    "Hopper-v5": {"checkpoints": [0, 500_000, 1_000_000], "batch_episodes": 10, "reference_episodes": 300},
+    "HalfCheetah-v5": {"checkpoints": [0, 500_000, 1_000_000], "batch_episodes": 5, "reference_episodes": 100},
 }
 
 
-def fit_critic(model: REINFORCEBaseline, env, steps: int, n_updates: int = 300) -> float:
+def fit_critic(model: REINFORCEBaseline, env, n_episodes: int, n_updates: int = 300) -> float:
     """Regress V on the reward-to-go of fresh episodes (full batch, Adam); returns the final mean squared error."""
-    episodes = collect_episodes(model, env, steps)
+    episodes = collect_episodes(model, env, n_episodes)
     returns = estimators.reward_to_go(episodes.rewards.astype(np.float64), episodes.dones, model.gamma)
     target = th.as_tensor(returns, dtype=th.float32)
     observations = th.as_tensor(episodes.observations)
@@ -53,7 +53,7 @@ def fit_critic(model: REINFORCEBaseline, env, steps: int, n_updates: int = 300) 
     return loss.item()
 
 
-def measure_env(env_id: str, n_batches: int, reference_steps: int, seed: int, scale: float, logs: Path) -> dict:
+def measure_env(env_id: str, n_batches: int, seed: int, scale: float, logs: Path) -> dict:
     settings = SETTINGS[env_id]
     checkpoints = [int(step * scale) for step in settings["checkpoints"]]
     experiment = ExperimentManager(
@@ -71,10 +71,9 @@ def measure_env(env_id: str, n_batches: int, reference_steps: int, seed: int, sc
         if isinstance(env, VecNormalize):
             sync_envs_normalization(model.get_env(), env)
         state = {name: value.clone() for name, value in model.policy.state_dict().items()}
-        critic_error = fit_critic(model, env, reference_steps)
+        critic_error = fit_critic(model, env, settings["reference_episodes"])
         th.manual_seed(seed)
-        batch = {"batch_steps": settings["batch_steps"], "batch_episodes": settings["batch_episodes"]}
-        stats = gradient_variance(model, env, n_batches, reference_steps=reference_steps, **batch)
+        stats = gradient_variance(model, env, n_batches, settings["batch_episodes"], settings["reference_episodes"])
         model.policy.load_state_dict(state)  # training goes on from the model as it was
         results[str(model.num_timesteps)] = {"critic_mse": critic_error, **stats}
         print(env_id, model.num_timesteps, json.dumps(stats), flush=True)
@@ -131,23 +130,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--envs", nargs="+", default=["CartPole-v1", "Hopper-v5"], choices=list(SETTINGS))
     parser.add_argument("--n-batches", type=int, default=30, help="independent batches per estimate")
-    parser.add_argument("--reference-steps", type=int, default=50_000, help="steps of the reference gradient")
     parser.add_argument("--scale", type=float, default=1.0, help="scale the checkpoints (a smoke test: 0.01)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/variance"))
     parser.add_argument("--logs", type=Path, default=Path("benchmarks/logs/variance"), help="the zoo's log folder")
     args = parser.parse_args()
-    if args.n_batches < 2 or args.reference_steps < 1 or args.scale <= 0:
-        parser.error("--n-batches must be >= 2, --reference-steps >= 1 and --scale > 0")
+    if args.n_batches < 2 or args.scale <= 0:
+        parser.error("--n-batches must be >= 2 and --scale > 0")
     th.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / "results.json"
     all_results = json.loads(path.read_text()) if path.exists() else {}
     for env_id in args.envs:
         if env_id not in all_results:
-            all_results[env_id] = measure_env(
-                env_id, args.n_batches, args.reference_steps, args.seed, args.scale, args.logs
-            )
+            all_results[env_id] = measure_env(env_id, args.n_batches, args.seed, args.scale, args.logs)
             path.write_text(json.dumps(all_results, indent=1) + "\n")
         plot(env_id, all_results[env_id], args.out / f"{env_id}.png")
     write_table(all_results, args.out, args.n_batches)

@@ -74,7 +74,7 @@ def test_first_reaching_counts_episodes_and_steps(tmp_path):
 
 def test_variance_study(tmp_path):
     out = tmp_path / "variance"
-    args = ["--envs", "CartPole-v1", "--scale", "0.005", "--n-batches", "3", "--reference-steps", "300"]
+    args = ["--envs", "CartPole-v1", "--scale", "0.005", "--n-batches", "3"]
     command = [sys.executable, "benchmarks/variance.py", *args, "--out", str(out), "--logs", str(tmp_path / "logs")]
     subprocess.run(command, cwd=ROOT, check=True)
     results = json.loads((out / "results.json").read_text())["CartPole-v1"]

@@ -29,7 +29,7 @@ def constant_critic(model, value: float) -> None:
 def test_collect_episodes_plays_whole_episodes_in_order():
     env = DummyVecEnv([lambda: ScriptedEnv([(3, False), (2, True)])])
     model = REINFORCE("MlpPolicy", env, seed=0)
-    steps = collect_episodes(model, env, min_steps=4)  # 4 steps end inside the second episode: it is finished
+    steps = collect_episodes(model, env, n_episodes=2)
     assert steps.rewards[:, 0].tolist() == [1, 2, 3, 1, 2]
     assert steps.dones[:, 0].tolist() == [False, False, True, False, True]
     assert steps.terminated[:, 0].tolist() == [False, False, True, False, False]  # the second was truncated
@@ -43,7 +43,7 @@ def test_phi_weights_by_hand():
     gamma, lam, c = 0.5, 0.5, 4.0
     model = REINFORCEBaseline("MlpPolicy", env, gamma=gamma, seed=0)
     constant_critic(model, c)  # V ≡ 4
-    weights = {k: v.tolist() for k, v in phi_weights(model, collect_episodes(model, env, 5), lam).items()}
+    weights = {k: v.tolist() for k, v in phi_weights(model, collect_episodes(model, env, 2), lam).items()}
     returns = [1 + 0.5 * 2 + 0.25 * 3, 2 + 0.5 * 3, 3, 1 + 0.5 * 2, 2]  # rewards 1,2,3 | 1,2
     assert weights["full_return"] == pytest.approx([returns[0]] * 3 + [returns[3]] * 2)
     assert weights["reward_to_go"] == pytest.approx(returns)
@@ -84,7 +84,7 @@ def test_bandit_variances_match_the_analytic_ones():
 
     th.manual_seed(0)
     batch = 16
-    results = gradient_variance(model, env, n_batches=400, batch_steps=batch, reference_steps=4000)
+    results = gradient_variance(model, env, n_batches=400, batch_episodes=batch, reference_episodes=4000)
     # Episodes of one step: the whole return is the reward-to-go, and δ_t = r − V(s) is G_t − V(s_t) for any λ
     assert results["full_return"] == results["reward_to_go"]
     assert results["td0"] == results["reward_to_go_baseline"] == results["gae"]
@@ -100,8 +100,8 @@ def test_bad_arguments_name_the_parameter():
     model, env = bandit_model()
     with pytest.raises(ValueError, match="n_batches"):
         gradient_variance(model, env, n_batches=1)
-    with pytest.raises(ValueError, match="batch_steps"):
-        gradient_variance(model, env, batch_steps=0)
+    with pytest.raises(ValueError, match="batch_episodes"):
+        gradient_variance(model, env, batch_episodes=0)
     with pytest.raises(ValueError, match="gae_lambda"):
         gradient_variance(model, env, gae_lambda=1.5)
     with pytest.raises(ValueError, match="num_envs"):
@@ -115,7 +115,7 @@ def test_callback_logs_during_training_and_syncs_normalisation(tmp_path):
     env = VecNormalize(make_vec_env("CartPole-v1", n_envs=1, seed=1), training=False)
     model = REINFORCEBaseline("MlpPolicy", train_env, n_episodes=2, seed=0)
     model.set_logger(configure(str(tmp_path), ["csv"]))
-    callback = GradientVarianceCallback(env, eval_freq=150, n_batches=3, batch_steps=50, reference_steps=100)
+    callback = GradientVarianceCallback(env, eval_freq=150, n_batches=3, batch_episodes=2, reference_episodes=4)
     model.learn(600, callback=callback)
     assert [t for t, _ in callback.measurements] == [300 * k for k in range(1, len(callback.measurements) + 1)]
     assert len(callback.measurements) >= 2

@@ -27,17 +27,13 @@ class EpisodeSteps(NamedTuple):
     next_observations: np.ndarray  # s_{t+1}, the true final observation at an episode's end
 
 
-def collect_episodes(model: BaseAlgorithm, env: VecEnv, min_steps: int, min_episodes: int = 1) -> EpisodeSteps:
-    """
-    Play complete episodes with the model's stochastic policy until there are at least ``min_episodes`` of them
-    holding at least ``min_steps`` steps. One env, episodes in the order they are played: a batch is never
-    biased toward short episodes.
-    """
+def collect_episodes(model: BaseAlgorithm, env: VecEnv, n_episodes: int) -> EpisodeSteps:
+    """Play ``n_episodes`` complete episodes with the model's stochastic policy on one env."""
     policy, action_space = model.policy, env.action_space
     columns: dict[str, list] = {name: [] for name in EpisodeSteps._fields}
     obs = env.reset()
-    n_steps, n_episodes, done = 0, 0, False
-    while n_steps < min_steps or n_episodes < min_episodes or not done:
+    finished = 0
+    while finished < n_episodes:
         with th.no_grad():
             actions = policy.get_distribution(obs_as_tensor(obs, policy.device)).get_actions().cpu().numpy()
         env_actions = actions
@@ -54,7 +50,7 @@ def collect_episodes(model: BaseAlgorithm, env: VecEnv, min_steps: int, min_epis
             strict=True,
         ):
             columns[name].append(np.array(value))
-        obs, n_steps, n_episodes = new_obs, n_steps + 1, n_episodes + done
+        obs, finished = new_obs, finished + done
     arrays = {name: np.concatenate(column) for name, column in columns.items()}
     for name in ("rewards", "dones", "terminated"):
         arrays[name] = arrays[name][:, None]
@@ -82,15 +78,18 @@ def phi_weights(model: BaseAlgorithm, steps: EpisodeSteps, gae_lambda: float = 0
 
 def policy_gradients(model: BaseAlgorithm, steps: EpisodeSteps, weights: dict[str, th.Tensor]) -> dict[str, th.Tensor]:
     """
-    The policy-gradient estimate (1/T) Σ_t Φ_t ∇ log π(a_t|s_t) over the batch's T steps for each Φ_t,
-    flattened over the actor's parameters (the critic's get no gradient from it).
+    The policy-gradient estimate (1/N) Σ_episodes Σ_t Φ_t ∇ log π(a_t|s_t) over the batch's N episodes for
+    each Φ_t, flattened over the actor's parameters (the critic's get no gradient from it). Unbiased for a fixed
+    N; the mean over steps that training uses is not where episode lengths vary, and the bias grows with |Φ_t|.
     """
+    n_episodes = int(steps.dones.sum())
     parameters = [p for p in model.policy.parameters() if p.requires_grad]
     distribution = model.policy.get_distribution(obs_as_tensor(steps.observations, model.device))
     log_prob = distribution.log_prob(th.as_tensor(steps.actions, device=model.device))
     gradients = {}
     for form, phi in weights.items():
-        grads = th.autograd.grad((phi * log_prob).mean(), parameters, retain_graph=True, allow_unused=True)
+        estimate = (phi * log_prob).sum() / n_episodes
+        grads = th.autograd.grad(estimate, parameters, retain_graph=True, allow_unused=True)
         grads = [th.zeros_like(p) if g is None else g for p, g in zip(parameters, grads, strict=True)]
         gradients[form] = th.cat([g.flatten() for g in grads])
     return gradients
@@ -100,19 +99,17 @@ def gradient_variance(
     model: BaseAlgorithm,
     env: VecEnv,
     n_batches: int = 20,
-    batch_steps: int = 1000,
-    reference_steps: int = 20_000,
+    batch_episodes: int = 4,
+    reference_episodes: int = 200,
     gae_lambda: float = 0.95,
-    batch_episodes: int = 1,
 ) -> dict[str, dict[str, float]]:
     """
     How noisy each Φ_t form makes the policy-gradient estimate under the model's current policy.
 
-    Estimates the gradient from ``n_batches`` independent batches (complete episodes, at least
-    ``batch_episodes`` of them and ``batch_steps`` steps each) with every Φ_t form, and a reference gradient
-    from one batch of at least ``reference_steps`` steps with G_t − V(s_t): unbiased, as V was not fitted to
-    that batch, and the least noisy of the unbiased forms. Forms that use V take the model's critic as it is;
-    TD(0) and GAE are biased where it is not V^π.
+    Estimates the gradient from ``n_batches`` independent batches of ``batch_episodes`` complete episodes
+    with every Φ_t form, and a reference gradient from ``reference_episodes`` episodes with G_t − V(s_t):
+    unbiased, as V was not fitted to them, and the least noisy of the unbiased forms. Forms that use V take
+    the model's critic as it is; TD(0) and GAE are biased where it is not V^π.
 
     :param model: an SB3 algorithm with an actor-critic policy (A2C, PPO, sb3-pg's)
     :param env: a VecEnv with one env, separate from the training env. With ``VecNormalize``, pass one with
@@ -122,12 +119,7 @@ def gradient_variance(
         ``mean_cosine`` (the cosine of the batches' mean estimate: below 1 by noise and bias) and
         ``snr`` (‖reference‖² / trace_cov: the signal-to-noise ratio of one batch's estimate)
     """
-    sizes = (
-        ("n_batches", n_batches),
-        ("batch_steps", batch_steps),
-        ("reference_steps", reference_steps),
-        ("batch_episodes", batch_episodes),
-    )
+    sizes = (("n_batches", n_batches), ("batch_episodes", batch_episodes), ("reference_episodes", reference_episodes))
     for name, value in sizes:
         if not isinstance(value, int) or value < (2 if name == "n_batches" else 1):
             raise ValueError(f"{name} must be an int >= {2 if name == 'n_batches' else 1}, got {value!r}")
@@ -138,12 +130,12 @@ def gradient_variance(
     training = model.policy.training
     model.policy.set_training_mode(False)
     try:
-        steps = collect_episodes(model, env, reference_steps)
+        steps = collect_episodes(model, env, reference_episodes)
         unbiased = {"reward_to_go_baseline": phi_weights(model, steps)["reward_to_go_baseline"]}
         (reference,) = policy_gradients(model, steps, unbiased).values()
         estimates: dict[str, list[th.Tensor]] = {form: [] for form in PHI_FORMS}
         for _ in range(n_batches):
-            steps = collect_episodes(model, env, batch_steps, batch_episodes)
+            steps = collect_episodes(model, env, batch_episodes)
             for form, gradient in policy_gradients(model, steps, phi_weights(model, steps, gae_lambda)).items():
                 estimates[form].append(gradient)
     finally:
@@ -173,9 +165,8 @@ class GradientVarianceCallback(BaseCallback):
     :param env: a VecEnv with one env, separate from the training env
     :param eval_freq: measure every this many calls
     :param n_batches: independent batches per measurement
-    :param batch_steps: at least this many steps (complete episodes) per batch
-    :param batch_episodes: and at least this many episodes
-    :param reference_steps: at least this many steps for the reference gradient
+    :param batch_episodes: complete episodes per batch
+    :param reference_episodes: complete episodes for the reference gradient
     :param gae_lambda: λ of the GAE form
     :param verbose: 1 to print each measurement
     """
@@ -185,10 +176,9 @@ class GradientVarianceCallback(BaseCallback):
         env: VecEnv,
         eval_freq: int = 10_000,
         n_batches: int = 20,
-        batch_steps: int = 1000,
-        reference_steps: int = 20_000,
+        batch_episodes: int = 4,
+        reference_episodes: int = 200,
         gae_lambda: float = 0.95,
-        batch_episodes: int = 1,
         verbose: int = 0,
     ):
         super().__init__(verbose)
@@ -196,8 +186,8 @@ class GradientVarianceCallback(BaseCallback):
             raise ValueError(f"eval_freq must be an int >= 1, got {eval_freq!r}")
         self.env = env
         self.eval_freq = eval_freq
-        self.kwargs = dict(n_batches=n_batches, batch_steps=batch_steps, reference_steps=reference_steps)
-        self.kwargs.update(gae_lambda=gae_lambda, batch_episodes=batch_episodes)
+        self.kwargs = dict(n_batches=n_batches, batch_episodes=batch_episodes, gae_lambda=gae_lambda)
+        self.kwargs["reference_episodes"] = reference_episodes
         self.measurements: list[tuple[int, dict[str, dict[str, float]]]] = []
 
     def _on_step(self) -> bool:
