@@ -81,4 +81,4 @@ def test_variance_study(tmp_path):
     assert len(results) == 3  # start, mid, late
     assert all(set(stats) == {"critic_mse", *PHI_FORMS} for stats in results.values())
     assert (out / "CartPole-v1.png").exists()
-    assert len((out / "summary.md").read_text().splitlines()) == 7 + 3 * len(PHI_FORMS)
+    assert len((out / "summary.md").read_text().splitlines()) == 8 + 3 * len(PHI_FORMS)
