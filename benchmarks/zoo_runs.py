@@ -186,7 +186,7 @@ def plot(curves: dict, title: str, ylabel: str, path: Path) -> None:
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # grid points before any seed's first episode
             mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
-        axis.plot(grid, mean, label=f"{label} ({len(values)} seeds)")
+        axis.plot(grid, mean, label=f"{label} ({len(values)} seed{'s' if len(values) > 1 else ''})")
         axis.fill_between(grid, mean - std, mean + std, alpha=0.2)
     axis.set(title=title, xlabel="env steps", ylabel=ylabel)
     axis.grid(alpha=0.3)
