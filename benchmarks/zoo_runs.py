@@ -203,7 +203,8 @@ def summarize(run_list: Path, results: Path, threshold: float | None, window: in
     for name, args in read_run_list(run_list):
         key = option(args, "--env"), option(args, "--algo")
         seed = args.index("--seed")
-        if settings.setdefault(key, args[:seed] + args[seed + 2 :]) != args[:seed] + args[seed + 2 :]:
+        unseeded = args[:seed] + args[seed + 2 :]
+        if settings.setdefault(key, unseeded) != unseeded:
             raise ValueError(f"{run_list}: {name} differs from {groups[key][0]} in more than the seed")
         groups[key].append(name)
     runs = results / "runs"

@@ -21,6 +21,7 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_pg import REINFORCE, OneStepAC, REINFORCEBaseline
+from sb3_pg.common.callbacks import collect_episodes
 
 ALGOS = [REINFORCE, REINFORCEBaseline, OneStepAC]
 
@@ -80,6 +81,36 @@ def test_rollout_actions_are_sb3s_draws(env_fn, share_features_extractor):
     assert drawn.dtype == expected.dtype
     assert th.equal(drawn, expected)
     assert len(th.unique(drawn)) > 1  # actually random
+
+
+class RecordActions(gym.Wrapper):
+    """Keeps every action the env receives."""
+
+    def __init__(self, env: gym.Env, record: list):
+        super().__init__(env)
+        self.record = record
+
+    def step(self, action):
+        self.record.append(np.array(action))
+        return self.env.step(action)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_box_actions_reach_the_env_clipped(algo):
+    """A wide Gaussian draws outside [-1, 1]: the env gets the clipped action, the update the raw draw."""
+    sent: list[np.ndarray] = []
+    env = make_vec_env(lambda: RecordActions(IdentityEnvBox(ep_length=20), sent), n_envs=2, seed=0)
+    model = make(algo, env, policy_kwargs={"log_std_init": 1.0})
+    model.learn(100)
+    sent_actions = np.concatenate(sent)
+    assert np.abs(sent_actions).max() <= 1.0
+    assert np.isclose(np.abs(sent_actions), 1.0).any()  # some draws were clipped
+    assert np.abs(model.rollout_buffer.actions).max() > 1.0  # the log-probabilities are of the raw draws
+    # the variance measurement plays its episodes the same way
+    sent.clear()
+    steps = collect_episodes(model, make_vec_env(lambda: RecordActions(IdentityEnvBox(ep_length=20), sent)), 3)
+    assert np.abs(steps.actions).max() > 1.0
+    assert np.array_equal(np.stack(sent), np.clip(steps.actions, -1.0, 1.0))
 
 
 @pytest.mark.parametrize("algo", ALGOS)

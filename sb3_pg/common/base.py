@@ -43,6 +43,15 @@ def check_positive_int(name: str, value: int | None, allow_none: bool = False) -
         raise ValueError(f"{name} must be >= 1, got {value}")
 
 
+def env_actions(policy: BasePolicy, action_space: spaces.Space, actions: np.ndarray) -> np.ndarray:
+    """Sampled actions as sent to the env: clipped to, or (squashed policies) rescaled into, a Box's bounds."""
+    if not isinstance(action_space, spaces.Box):
+        return actions
+    if policy.squash_output:
+        return policy.unscale_action(actions)
+    return np.clip(actions, action_space.low, action_space.high)
+
+
 class PolicyGradientAlgorithm(OnPolicyAlgorithm):
     """
     What the sb3-pg algorithms share on top of SB3's ``OnPolicyAlgorithm``: hyperparameter checks that
@@ -160,11 +169,7 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
         """
         with th.no_grad():
             actions = self._draw_actions(obs_as_tensor(obs, self.device)).cpu().numpy()
-        if not isinstance(self.action_space, spaces.Box):
-            return actions, actions
-        if self.policy.squash_output:
-            return actions, self.policy.unscale_action(actions)
-        return actions, np.clip(actions, self.action_space.low, self.action_space.high)
+        return actions, env_actions(self.policy, self.action_space, actions)
 
     def _draw_actions(self, obs: th.Tensor | dict[str, th.Tensor]) -> th.Tensor:
         """

@@ -4,13 +4,13 @@ from typing import NamedTuple
 
 import numpy as np
 import torch as th
-from gymnasium import spaces
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 
 from sb3_pg.common import estimators
+from sb3_pg.common.base import env_actions
 
 # The five Φ_t of sb3_pg.common.estimators, from the noisiest to the most biased
 PHI_FORMS = ("full_return", "reward_to_go", "reward_to_go_baseline", "td0", "gae")
@@ -29,18 +29,14 @@ class EpisodeSteps(NamedTuple):
 
 def collect_episodes(model: BaseAlgorithm, env: VecEnv, n_episodes: int) -> EpisodeSteps:
     """Play ``n_episodes`` complete episodes with the model's stochastic policy on one env."""
-    policy, action_space = model.policy, env.action_space
+    policy = model.policy
     columns: dict[str, list] = {name: [] for name in EpisodeSteps._fields}
     obs = env.reset()
     finished = 0
     while finished < n_episodes:
         with th.no_grad():
             actions = policy.get_distribution(obs_as_tensor(obs, policy.device)).get_actions().cpu().numpy()
-        env_actions = actions
-        if isinstance(action_space, spaces.Box):
-            low, high = action_space.low, action_space.high
-            env_actions = policy.unscale_action(actions) if policy.squash_output else np.clip(actions, low, high)
-        new_obs, rewards, dones, infos = env.step(env_actions)
+        new_obs, rewards, dones, infos = env.step(env_actions(policy, env.action_space, actions))
         done = bool(dones[0])
         next_obs = infos[0]["terminal_observation"][None] if done else new_obs
         truncated = infos[0].get("TimeLimit.truncated", False)
@@ -186,8 +182,12 @@ class GradientVarianceCallback(BaseCallback):
             raise ValueError(f"eval_freq must be an int >= 1, got {eval_freq!r}")
         self.env = env
         self.eval_freq = eval_freq
-        self.kwargs = dict(n_batches=n_batches, batch_episodes=batch_episodes, gae_lambda=gae_lambda)
-        self.kwargs["reference_episodes"] = reference_episodes
+        self.kwargs = dict(
+            n_batches=n_batches,
+            batch_episodes=batch_episodes,
+            reference_episodes=reference_episodes,
+            gae_lambda=gae_lambda,
+        )
         self.measurements: list[tuple[int, dict[str, dict[str, float]]]] = []
 
     def _on_step(self) -> bool:
