@@ -105,7 +105,10 @@ def test_box_actions_reach_the_env_clipped(algo):
     sent_actions = np.concatenate(sent)
     assert np.abs(sent_actions).max() <= 1.0
     assert np.isclose(np.abs(sent_actions), 1.0).any()  # some draws were clipped
-    assert np.abs(model.rollout_buffer.actions).max() > 1.0  # the log-probabilities are of the raw draws
+    obs = np.stack([model.observation_space.sample() for _ in range(64)])
+    stored, stepped = model._sample_actions(obs)  # the log-probabilities are of the raw draws
+    assert np.abs(stored).max() > 1.0
+    assert np.array_equal(stepped, np.clip(stored, -1.0, 1.0))
     # the variance measurement plays its episodes the same way
     sent.clear()
     steps = collect_episodes(model, make_vec_env(lambda: RecordActions(IdentityEnvBox(ep_length=20), sent)), 3)
