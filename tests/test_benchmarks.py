@@ -61,6 +61,15 @@ def test_zoo_runs_resume_and_summarize(tmp_path):
     assert (results / "CartPole-v1.png").exists() and (results / "CartPole-v1_training.png").exists()
 
 
+@pytest.mark.parametrize("study", ["mujoco", "cartpole"])
+def test_run_results_are_not_gitignored(study):
+    """The committed runs are what a re-run on a fresh clone resumes from: git must not ignore them."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    probe = f"benchmarks/results/{study}/runs/any_s0.json"
+    assert subprocess.run(["git", "check-ignore", "-q", probe], cwd=ROOT).returncode == 1
+
+
 def test_first_reaching_counts_episodes_and_steps(tmp_path):
     from benchmarks.zoo_runs import first_reaching
 
