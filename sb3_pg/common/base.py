@@ -34,13 +34,13 @@ def check_learning_rate(name: str, value: float | Schedule) -> None:
         raise ValueError(f"{name} must be >= 0, got {initial}")
 
 
-def check_positive_int(name: str, value: int | None, allow_none: bool = False) -> None:
+def check_positive_int(name: str, value: int | None, allow_none: bool = False, minimum: int = 1) -> None:
     if value is None and allow_none:
         return
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
 
 
 def env_actions(policy: BasePolicy, action_space: spaces.Space, actions: np.ndarray) -> np.ndarray:

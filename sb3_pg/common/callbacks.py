@@ -10,7 +10,7 @@ from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 
 from sb3_pg.common import estimators
-from sb3_pg.common.base import env_actions
+from sb3_pg.common.base import check_positive_int, env_actions
 
 # The five Φ_t of sb3_pg.common.estimators, from the noisiest to the most biased
 PHI_FORMS = ("full_return", "reward_to_go", "reward_to_go_baseline", "td0", "gae")
@@ -115,10 +115,9 @@ def gradient_variance(
         ``mean_cosine`` (the cosine of the batches' mean estimate: below 1 by noise and bias) and
         ``snr`` (‖reference‖² / trace_cov: the signal-to-noise ratio of one batch's estimate)
     """
-    sizes = (("n_batches", n_batches), ("batch_episodes", batch_episodes), ("reference_episodes", reference_episodes))
-    for name, value in sizes:
-        if not isinstance(value, int) or value < (2 if name == "n_batches" else 1):
-            raise ValueError(f"{name} must be an int >= {2 if name == 'n_batches' else 1}, got {value!r}")
+    check_positive_int("n_batches", n_batches, minimum=2)  # a variance needs two estimates
+    check_positive_int("batch_episodes", batch_episodes)
+    check_positive_int("reference_episodes", reference_episodes)
     if not 0.0 <= gae_lambda <= 1.0:
         raise ValueError(f"gae_lambda must be in [0, 1], got {gae_lambda}")
     if env.num_envs != 1:
@@ -178,8 +177,7 @@ class GradientVarianceCallback(BaseCallback):
         verbose: int = 0,
     ):
         super().__init__(verbose)
-        if not isinstance(eval_freq, int) or eval_freq < 1:
-            raise ValueError(f"eval_freq must be an int >= 1, got {eval_freq!r}")
+        check_positive_int("eval_freq", eval_freq)
         self.env = env
         self.eval_freq = eval_freq
         self.kwargs = dict(
