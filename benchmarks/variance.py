@@ -1,7 +1,7 @@
 """
 How noisy each policy-gradient weight Φ_t is, at fixed checkpoints of one training run per env.
 
-REINFORCEBaseline is built by the zoo harness from sb3_pg/hyperparams/reinforce_baseline.yml and trained to
+REINFORCEBaseline is built by the zoo harness from hyperparams/reinforce_baseline.yml and trained to
 each checkpoint in turn; at each one, a copy of its critic is fitted to the checkpoint policy's returns (so
 that the forms using V get V ≈ V^π, at the first checkpoint too), then
 ``sb3_pg.common.callbacks.gradient_variance`` estimates the gradient from independent batches with the five
@@ -27,7 +27,7 @@ from sb3_pg import REINFORCEBaseline
 from sb3_pg.common import estimators
 from sb3_pg.common.callbacks import PHI_FORMS, collect_episodes, gradient_variance
 
-CONFIG = Path(__file__).parents[1] / "sb3_pg" / "hyperparams" / "reinforce_baseline.yml"
+CONFIG = Path(__file__).parents[1] / "hyperparams" / "reinforce_baseline.yml"
 # Per env: checkpoints (env steps; the last is the shipped training budget), episodes per batch (CartPole: the
 # shipped n_episodes; MuJoCo: ten, where an update sees min_batch_steps 5000) and for the reference gradient
 SETTINGS = {

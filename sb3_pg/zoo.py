@@ -19,6 +19,7 @@ import inspect
 import os
 import runpy
 import sys
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +31,9 @@ from rl_zoo3.utils import ALGOS
 from torch import nn
 
 from sb3_pg import REINFORCE, OneStepAC, REINFORCEBaseline
+from sb3_pg.common.base import HyperparameterError
 
-HYPERPARAMS_DIR = Path(__file__).parent / "hyperparams"
+HYPERPARAMS_DIR = Path(str(resources.files("sb3_pg.hyperparams")))  # the top-level hyperparams/ of the repository
 SB3_PG_ALGOS = {"reinforce": REINFORCE, "reinforce_baseline": REINFORCEBaseline, "onestep_ac": OneStepAC}
 # Keys of a zoo yml entry that the zoo consumes itself rather than passing to the algorithm
 ZOO_KEYS = {
@@ -205,4 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     from rl_zoo3 import cli
 
     sys.argv = ["sb3-pg", script, *args]
-    cli.main()
+    try:
+        cli.main()
+    except HyperparameterError as error:  # a bad value from the yml or -params, found when the zoo builds the model
+        sys.exit(f"sb3-pg {script}: error: {error}")

@@ -30,15 +30,16 @@ class ScriptedEnv(gym.Env):
     Actions are ignored.
     """
 
-    def __init__(self, script: Sequence[tuple[int, bool]], reward_offset: float = 0.0):
+    def __init__(self, script: Sequence[tuple[int, bool]], reward_offset: float = 0.0, episode_offset: int = 0):
         self.script = list(script)
         self.reward_offset = reward_offset
+        self.episode_offset = episode_offset
         self.observation_space = spaces.Box(0.0, 1000.0, shape=(2,), dtype=np.float32)
         self.action_space = spaces.Discrete(2)
         self.episode = -1
 
     def _obs(self) -> np.ndarray:
-        return np.array([self.episode, self.t], dtype=np.float32)
+        return np.array([self.episode_offset + self.episode, self.t], dtype=np.float32)
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
@@ -47,7 +48,7 @@ class ScriptedEnv(gym.Env):
         return self._obs(), {}
 
     def step(self, action):
-        length, truncated = self.script[self.episode % len(self.script)]
+        length, truncated = self.script[self.episode % len(self.script)]  # the episode counted from 0
         reward = self.t + 1.0 + self.reward_offset
         self.t += 1
         done = self.t == length

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.buffers import DictRolloutBuffer, RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.envs import (
@@ -18,12 +19,45 @@ from stable_baselines3.common.envs import (
     SimpleMultiObsEnv,
 )
 from stable_baselines3.common.logger import configure
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.preprocessing import get_flattened_obs_dim
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_pg import REINFORCE, OneStepAC, REINFORCEBaseline
 from sb3_pg.common.callbacks import collect_episodes
+from sb3_pg.reinforce.reinforce import DEFAULT_MAX_EPISODE_STEPS, episode_step_limit
 
 ALGOS = [REINFORCE, REINFORCEBaseline, OneStepAC]
+
+
+class BoxEnv2x2(gym.Env):
+    """Actions in a (2, 2) Box: SB3 reshapes actions to the space's shape before clipping them (checked here)."""
+
+    observation_space = spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32)
+    action_space = spaces.Box(-1.0, 1.0, shape=(2, 2), dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, dtype=np.float32), {}
+
+    def step(self, action):
+        assert action.shape == (2, 2) and np.abs(action).max() <= 1.0
+        self.t += 1
+        return np.zeros(1, dtype=np.float32), -float(np.abs(action).mean()), False, self.t == 20, {}
+
+
+class BatchNormExtractor(BaseFeaturesExtractor):
+    """Flatten, then BatchNorm: statistics in training mode, running averages in eval mode."""
+
+    def __init__(self, observation_space: spaces.Box):
+        super().__init__(observation_space, get_flattened_obs_dim(observation_space))
+        self.flatten = th.nn.Flatten()
+        self.batch_norm = th.nn.BatchNorm1d(self._features_dim)
+
+    def forward(self, observations: th.Tensor) -> th.Tensor:
+        return self.batch_norm(self.flatten(observations))
 
 
 def make(algo, env, **kwargs):
@@ -63,23 +97,32 @@ def test_every_action_space_trains(algo, env_fn):
 
 @pytest.mark.parametrize(
     "env_fn",
-    [lambda: IdentityEnv(dim=5), lambda: IdentityEnvBox(), lambda: IdentityEnvMultiDiscrete(dim=3)],
-    ids=["Discrete", "Box", "MultiDiscrete"],
+    [lambda: IdentityEnv(dim=5), lambda: IdentityEnvBox(), lambda: IdentityEnvMultiDiscrete(dim=3), BoxEnv2x2],
+    ids=["Discrete", "Box", "MultiDiscrete", "Box2x2"],
 )
 @pytest.mark.parametrize("share_features_extractor", [True, False])
 def test_rollout_actions_are_sb3s_draws(env_fn, share_features_extractor):
-    """The rollouts' shortcut past torch.distributions draws exactly what SB3's distribution would."""
+    """The rollouts' shortcut past torch.distributions draws and scores exactly as SB3's distribution would."""
     policy_kwargs = {"log_std_init": 0.5, "share_features_extractor": share_features_extractor}
     model = make(REINFORCE, make_vec_env(env_fn, n_envs=4, seed=0), policy_kwargs=policy_kwargs)
     obs = th.as_tensor(np.stack([model.observation_space.sample() for _ in range(4)]))
+    policy = model.policy
     with th.no_grad():
-        model.policy.action_net.weight.mul_(30)  # far from uniform: a wrong category order would show
+        policy.action_net.weight.mul_(30)  # far from uniform: a wrong category order would show
         th.manual_seed(3)
-        expected = th.cat([model.policy.get_distribution(obs).get_actions() for _ in range(50)])
+        expected = th.cat([policy.get_distribution(obs).get_actions() for _ in range(50)])
         th.manual_seed(3)
-        drawn = th.cat([model._draw_actions(obs) for _ in range(50)])
+        drawn = th.cat([policy.sample_actions(obs) for _ in range(50)])
+        # SB3's ActorCriticPolicy.forward, which SB3's collect_rollouts calls
+        for deterministic in (False, True):
+            th.manual_seed(5)
+            ours = policy.forward(obs, deterministic)
+            th.manual_seed(5)
+            sb3 = ActorCriticPolicy.forward(policy, obs, deterministic)
+            for a, b in zip(ours, sb3, strict=True):
+                th.testing.assert_close(a, b)
     assert drawn.dtype == expected.dtype
-    assert th.equal(drawn, expected)
+    assert th.equal(drawn.reshape(expected.shape), expected)
     assert len(th.unique(drawn)) > 1  # actually random
 
 
@@ -174,7 +217,7 @@ def test_vec_normalize(algo):
     model = make(algo, env, gamma=0.9).learn(1000)
     assert env.obs_rms.count > 1000  # statistics were updated from every step
     # The policy was trained on normalised observations and rewards
-    batch = model.rollout_buffer.get()
+    batch = next(model.rollout_buffer.get())
     assert np.abs(batch.observations.numpy()).max() <= env.clip_obs
     assert abs(batch.observations.numpy().mean()) < 1.0
 
@@ -321,6 +364,21 @@ class TupleObsEnv(gym.Env):
         (OneStepAC, dict(gamma=1.5), ValueError, "gamma"),
         (OneStepAC, dict(max_grad_norm=-1.0), ValueError, "max_grad_norm"),
         (OneStepAC, dict(ent_coef=float("inf")), ValueError, "ent_coef"),
+        # None is no learning rate: the critic would silently train at the actor's
+        (OneStepAC, dict(critic_learning_rate=None), TypeError, "critic_learning_rate"),
+        (REINFORCEBaseline, dict(critic_learning_rate=None), TypeError, "critic_learning_rate"),
+        # A bool is no number, and a number or a string is no flag
+        (REINFORCE, dict(gamma=True), TypeError, "gamma"),
+        (REINFORCE, dict(n_episodes=True), TypeError, "n_episodes"),
+        (REINFORCE, dict(reward_to_go="yes"), TypeError, "reward_to_go"),
+        (REINFORCE, dict(normalize_returns=3), TypeError, "normalize_returns"),
+        (REINFORCE, dict(batch_size=0), ValueError, "batch_size"),
+        (REINFORCE, dict(max_episode_steps=0), ValueError, "max_episode_steps"),
+        (REINFORCE, dict(rollout_buffer_class=RolloutBuffer), TypeError, "rollout_buffer_class"),
+        (REINFORCEBaseline, dict(bootstrap_truncated="no"), TypeError, "bootstrap_truncated"),
+        (REINFORCEBaseline, dict(normalize_advantage=1), TypeError, "normalize_advantage"),
+        (OneStepAC, dict(discount_state_weighting=0), TypeError, "discount_state_weighting"),
+        (OneStepAC, dict(rollout_buffer_class=RolloutBuffer), TypeError, "rollout_buffer_class"),
     ],
 )
 def test_bad_hyperparameters(algo, kwargs, error, name):
@@ -334,3 +392,136 @@ def test_unsupported_spaces(algo):
         algo("MlpPolicy", TupleActionEnv())
     with pytest.raises(TypeError, match="observation_space"):
         algo("MlpPolicy", TupleObsEnv())
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_numpy_scalars_are_numbers(algo):
+    """As SB3's PPO does, numpy scalars are accepted wherever a number is (and stored as Python numbers)."""
+    kwargs = dict(gamma=np.float32(0.9), learning_rate=np.float64(1e-3), ent_coef=np.float32(0.01))
+    if algo is not OneStepAC:
+        kwargs.update(n_episodes=np.int64(4), min_batch_steps=np.int32(10))
+    if algo is not REINFORCE:
+        kwargs.update(critic_learning_rate=np.float32(1e-3))
+    model = algo("MlpPolicy", "CartPole-v1", **kwargs)
+    assert type(model.gamma) is float and model.gamma == pytest.approx(0.9)
+    if algo is not OneStepAC:
+        assert type(model.n_episodes) is int and model.n_episodes == 4
+    model.learn(200)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_buffers_are_sb3s(algo):
+    assert isinstance(make(algo, "CartPole-v1").rollout_buffer, RolloutBuffer)
+    dict_model = algo("MultiInputPolicy", SimpleMultiObsEnv(random_start=False))
+    assert isinstance(dict_model.rollout_buffer, DictRolloutBuffer)
+    # rollout_buffer_kwargs reach the buffer, as in A2C/PPO
+    flag = "discount_state_weighting" if algo is OneStepAC else "reward_to_go"
+    model = make(algo, "CartPole-v1", rollout_buffer_kwargs={flag: False})
+    assert getattr(model.rollout_buffer, flag) is False
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_multidimensional_box_actions(algo):
+    """A (2, 2) Box: actions are reshaped to the space's shape before being clipped (BoxEnv2x2 checks both)."""
+    model = make(algo, make_vec_env(BoxEnv2x2, n_envs=2, seed=0), policy_kwargs={"log_std_init": 1.0})
+    model.learn(200)
+    action, _ = model.predict(model.observation_space.sample())
+    assert action.shape == (2, 2)
+
+
+@pytest.mark.parametrize("algo", [REINFORCE, REINFORCEBaseline])
+def test_minibatches_make_the_same_update(algo):
+    """batch_size splits the gradient computation, not the update: one step on the whole batch's mean loss."""
+    models = []
+    for size in (None, 7):
+        model = make(algo, "CartPole-v1", n_episodes=3, batch_size=size)
+        models.append(model)
+        model._setup_learn(10_000)
+        model.collect_rollouts(model.env, model._init_callback(None), model.rollout_buffer)
+        model.train()
+    assert models[0].rollout_buffer.n_steps > 7  # several minibatches
+    for a, b in zip(parameters(models[0]), parameters(models[1]), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("algo", [REINFORCEBaseline, OneStepAC])
+def test_load_with_the_policy_kwargs_given_to_the_constructor(algo, tmp_path):
+    policy_kwargs = {"net_arch": [16]}
+    make(algo, "CartPole-v1", policy_kwargs=policy_kwargs).save(tmp_path / "model")
+    model = algo.load(tmp_path / "model", policy_kwargs=policy_kwargs)
+    assert model.policy.share_features_extractor is False  # the policy class's default, not an edited argument
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+@pytest.mark.parametrize(
+    "policy, env_fn",
+    [
+        ("MlpPolicy", lambda: gym.make("CartPole-v1")),
+        ("CnnPolicy", lambda: FakeImageEnv(screen_height=36, screen_width=36, n_channels=1, discrete=True)),
+        ("MultiInputPolicy", lambda: SimpleMultiObsEnv(random_start=False)),
+    ],
+    ids=["Mlp", "Cnn", "MultiInput"],
+)
+def test_policy_alone_round_trips(algo, policy, env_fn, tmp_path):
+    """policy.save / type(policy).load gives back the same networks, separate extractors included."""
+    env = make_vec_env(env_fn, n_envs=2, seed=0)
+    model = algo(policy, env, seed=0, **({} if algo is OneStepAC else {"n_episodes": 2}))
+    model.policy.save(tmp_path / "policy")
+    loaded = type(model.policy).load(tmp_path / "policy")
+    assert loaded.share_features_extractor == model.policy.share_features_extractor == (algo is REINFORCE)
+    original = model.policy.state_dict()
+    assert loaded.state_dict().keys() == original.keys()
+    for key, value in loaded.state_dict().items():
+        th.testing.assert_close(value, original[key], msg=key)
+    obs = env.reset()
+    np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
+
+
+def test_onestep_ac_batchnorm_needs_two_envs():
+    policy_kwargs = {"features_extractor_class": BatchNormExtractor}
+    with pytest.raises(ValueError, match=r"BatchNorm.*n_envs >= 2"):
+        OneStepAC("MlpPolicy", "CartPole-v1", policy_kwargs=policy_kwargs)
+    OneStepAC("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2), policy_kwargs=policy_kwargs).learn(50)
+
+
+@pytest.mark.parametrize("algo", [REINFORCE, REINFORCEBaseline])
+def test_episodes_that_never_end_are_an_error(algo):
+    """Pendulum without its TimeLimit never ends: a clear error, not a batch that grows forever."""
+    model = algo("MlpPolicy", gym.make("Pendulum-v1").unwrapped, max_episode_steps=300, n_episodes=1)
+    with pytest.raises(RuntimeError, match=r"300 steps without ending.*TimeLimit"):
+        model.learn(1000)
+    assert model.rollout_buffer.pos == 300  # it stopped there
+
+
+def test_episode_bound_comes_from_the_spec():
+    assert episode_step_limit(make_vec_env("Pendulum-v1")) == 200
+    assert episode_step_limit(make_vec_env(lambda: gym.make("Pendulum-v1").unwrapped)) == DEFAULT_MAX_EPISODE_STEPS
+
+
+@pytest.mark.parametrize("algo", [REINFORCE, REINFORCEBaseline])
+def test_a_batch_larger_than_the_budget(algo):
+    with pytest.raises(ValueError, match=r"n_episodes=2000.*400"):
+        algo("MlpPolicy", "CartPole-v1", n_episodes=2000).learn(400)
+    with pytest.raises(ValueError, match=r"min_batch_steps=500.*400"):
+        algo("MlpPolicy", "CartPole-v1", n_episodes=None, min_batch_steps=500).learn(400)
+    # Possible in steps, but CartPole's episodes are longer: told once, on the first batch
+    with pytest.warns(UserWarning, match="still filling after total_timesteps=100"):
+        model = algo("MlpPolicy", "CartPole-v1", n_episodes=50).learn(100)
+    assert model._n_updates == 1
+
+
+class NaNObservationEnv(IdentityEnvBox):
+    """The third observation of every episode is NaN."""
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = super().step(action)
+        return (np.full_like(obs, np.nan) if self.current_step == 3 else obs), reward, terminated, truncated, info
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_nan_observation_is_named(algo):
+    model = make(algo, make_vec_env(NaNObservationEnv, n_envs=2))
+    with pytest.raises(ValueError, match="non-finite observation"):
+        model.learn(100)
+    with pytest.raises(ValueError, match="non-finite observation"):
+        model.predict(np.array([np.nan], dtype=np.float32))

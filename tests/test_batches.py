@@ -24,11 +24,11 @@ def collect(model: REINFORCE) -> None:
 
 
 def returns_by_step(model: REINFORCE, field: str = "returns") -> dict[tuple[int, int, int], float]:
-    """(env, episode, t) -> value, for every step of the batch."""
-    batch = model.rollout_buffer.get()
-    observations = batch.observations.numpy()
-    values = getattr(batch, field).numpy()
-    envs = np.broadcast_to(np.arange(2), model.rollout_buffer.mask.shape)[model.rollout_buffer.mask]
+    """(env, episode, t) -> value, for every step of the batch (the buffer's ``(n_steps, n_envs)`` arrays)."""
+    buffer = model.rollout_buffer
+    observations = buffer.observations[buffer.in_batch]
+    values = getattr(buffer, field)[buffer.in_batch]
+    envs = np.broadcast_to(np.arange(2), buffer.in_batch.shape)[buffer.in_batch]
     return {(int(e), int(o[0]), int(o[1])): float(v) for e, o, v in zip(envs, observations, values, strict=True)}
 
 
@@ -66,7 +66,7 @@ def test_next_batch_restarts_the_envs():
     collect(model)
     model.collect_rollouts(model.env, model._init_callback(None), model.rollout_buffer)
     # The partial episode C was dropped: env 0 starts afresh with its next scripted episode, at t = 0
-    first_obs = model.rollout_buffer.get().observations[:2].numpy()
+    first_obs = model.rollout_buffer.observations[0]
     np.testing.assert_array_equal(first_obs[:, 1], [0, 0])
 
 
@@ -85,7 +85,7 @@ def test_min_batch_steps_keeps_starting_episodes():
 def test_full_return_mode_weights_every_step_by_g0():
     model = REINFORCE("MlpPolicy", make_env(), n_episodes=3, gamma=GAMMA, reward_to_go=False, seed=0)
     collect(model)
-    g0 = returns_by_step(model, "episode_returns")
+    g0 = returns_by_step(model, "advantages")  # Φ_t = G_0 (no critic: V = 0)
     assert g0[(0, 0, 2)] == pytest.approx(rtg([1, 2, 3])[0])
     assert g0[(1, 0, 5)] == pytest.approx(rtg([1, 2, 3, 4, 5, 6])[0])
 
@@ -116,7 +116,7 @@ def test_baseline_bootstraps_truncated_episodes_only(bootstrap):
 def test_discount_weights_follow_the_episode_clock():
     model = REINFORCE("MlpPolicy", make_env(), n_episodes=3, gamma=GAMMA, seed=0)
     collect(model)
-    batch = model.rollout_buffer.get()
+    (batch,) = model.rollout_buffer.get()
     t = batch.observations[:, 1]
     th.testing.assert_close(batch.discounts, GAMMA**t)
 

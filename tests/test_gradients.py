@@ -51,7 +51,7 @@ def bandit_model(cls, **kwargs) -> REINFORCE:
         seed=0,
         **kwargs,
     )
-    model._setup_learn(1)
+    model._setup_learn(10**9)
     return model
 
 

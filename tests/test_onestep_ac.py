@@ -35,8 +35,14 @@ def tabular_model(env, **kwargs) -> OneStepAC:
 
 
 def step(model: OneStepAC) -> None:
-    assert model.collect_rollouts(model.env, model._init_callback(None), model.rollout_buffer)
+    assert model.collect_rollouts(model.env, model._init_callback(None), model.rollout_buffer, n_rollout_steps=1)
     model.train()
+
+
+def transition(model: OneStepAC):
+    """The last step's samples: one transition per env (in random order, as SB3's buffer yields them)."""
+    (samples,) = model.rollout_buffer.get()
+    return samples
 
 
 def test_two_state_worked_example():
@@ -47,7 +53,7 @@ def test_two_state_worked_example():
 
     # Step 1, s0 -> s1, reward r0. θ = 0, w = 0: V ≡ 0, so δ = r0; π is uniform over the 2 actions
     step(model)
-    a0 = int(model.rollout_buffer.get().actions[0])
+    a0 = int(transition(model).actions[0])
     delta0 = r0
     score0 = np.eye(2)[a0] - 0.5  # ∇_logits log π(a0|s0)
     np.testing.assert_allclose(critic_w.detach().numpy(), [[BETA * delta0, 0.0]])  # w += β δ x(s0)
@@ -60,7 +66,7 @@ def test_two_state_worked_example():
     actor_before = actor_w.detach().numpy().copy()
     bias_before = actor_b.detach().numpy().copy()
     step(model)
-    a1 = int(model.rollout_buffer.get().actions[0])
+    a1 = int(transition(model).actions[0])
     delta1 = r1 - BETA * delta0
     logits1 = bias_before  # θ's column for s1 is still zero
     pi1 = np.exp(logits1) / np.exp(logits1).sum()
@@ -76,7 +82,7 @@ def test_without_discount_weighting_i_is_one():
     model = tabular_model(DummyVecEnv([TwoStateEnv]), discount_state_weighting=False)
     step(model)
     step(model)
-    assert model.rollout_buffer.get().discounts.item() == 1.0
+    assert transition(model).discounts.item() == 1.0
 
 
 @pytest.mark.parametrize("truncated", [True, False])
@@ -89,20 +95,30 @@ def test_bootstrap_on_truncation_not_termination(truncated):
     delta = 1.0 + (GAMMA * 10.0 if truncated else 0.0) - 10.0
     # Semi-gradient TD(0) on the bias alone: b += β δ
     assert model.policy.value_net.bias.item() == pytest.approx(10.0 + BETA * delta)
-    np.testing.assert_array_equal(model.rollout_buffer.get().terminated.numpy(), [0.0 if truncated else 1.0])
+    # The TD target r + γ(1 − terminated)V(s'): bootstrapped on the truncation only
+    assert transition(model).returns.item() == pytest.approx(1.0 + (GAMMA * 10.0 if truncated else 0.0))
 
 
 def test_discount_factor_restarts_per_env():
     # env 0: episodes of 2 steps; env 1: of 3 steps (truncated)
-    env = DummyVecEnv([lambda: ScriptedEnv([(2, False)]), lambda: ScriptedEnv([(3, True)])])
+    # env 1's observations are [100 + episode, t], to tell the envs apart in the buffer's random order
+    env = DummyVecEnv([lambda: ScriptedEnv([(2, False)]), lambda: ScriptedEnv([(3, True)], episode_offset=100)])
     model = tabular_model(env)
+    with th.no_grad():
+        model.policy.value_net.weight.copy_(th.tensor([[0.0, 1.0]]))  # V(s) = t, the step index
+    model.critic_lr_schedule = lambda _: 0.0  # keep it so
     for _ in range(7):
         step(model)
-        transition = model.rollout_buffer.get()
-        t = transition.observations[:, 1]  # the step index within the episode
-        th.testing.assert_close(transition.discounts, GAMMA**t)
-        # The stored next observation of a finished episode is its final one, not the reset one
-        np.testing.assert_array_equal(transition.next_observations[:, 1].numpy(), t.numpy() + 1)
+        samples = transition(model)
+        samples = type(samples)(*(field[th.argsort(samples.observations[:, 0])] for field in samples))
+        t = samples.observations[:, 1]  # the step index within the episode
+        th.testing.assert_close(samples.discounts, GAMMA**t)
+        # The next observation of a finished episode is its final one (V = t + 1), not the reset one (V = 0):
+        # env 0 terminates (no bootstrap), env 1 is truncated (bootstrapped from its final observation)
+        ended = t + 1 == th.tensor([2.0, 3.0])
+        terminated = ended & th.tensor([True, False])
+        expected = samples.observations[:, 1] + 1 + GAMMA * (t + 1) * ~terminated
+        th.testing.assert_close(samples.returns, expected)
 
 
 def test_critic_finds_the_td_fixed_point_with_default_settings():

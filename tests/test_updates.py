@@ -37,15 +37,17 @@ def test_reinforce_update(reward_to_go, discount_state_weighting):
         seed=0,
     )
     collect(model)
+    (batch,) = model.rollout_buffer.get()
     reference = copy.deepcopy(model.policy)
     model.train()
 
-    batch = model.rollout_buffer.get()
-    returns = batch.returns if reward_to_go else batch.episode_returns
+    returns = batch.advantages  # Φ_t: G_t, or G_0 without reward_to_go (no critic: V = 0)
+    if reward_to_go:
+        th.testing.assert_close(returns, batch.returns)
     weights = (returns - returns.mean()) / (returns.std(correction=0) + 1e-8)
     if discount_state_weighting:
         weights = weights * batch.discounts
-    log_prob = reference.get_distribution(batch.observations).log_prob(batch.actions)
+    log_prob = reference.get_distribution(batch.observations).log_prob(batch.actions.long().flatten())
     expected = sgd_step(list(reference.parameters()), -(weights * log_prob).mean(), 0.1)
     for p, q in zip(model.policy.parameters(), expected, strict=True):
         th.testing.assert_close(p, q)
@@ -65,16 +67,19 @@ def test_baseline_update_is_an_actor_step_then_the_critic_regression():
         seed=0,
     )
     collect(model)
+    (batch,) = model.rollout_buffer.get()
     reference = copy.deepcopy(model.policy)
     model.train()
 
-    batch = model.rollout_buffer.get()
     obs = batch.observations
     # Actor: advantages from the critic as it was before this update, detached, normalised
     advantages = batch.returns - reference.predict_values(obs).flatten().detach()
     advantages = (advantages - advantages.mean()) / (advantages.std(correction=0) + 1e-8)
     distribution = reference.get_distribution(obs)
-    actor_loss = -(advantages * distribution.log_prob(batch.actions)).mean() - 0.01 * distribution.entropy().mean()
+    actor_loss = (
+        -(advantages * distribution.log_prob(batch.actions.long().flatten())).mean()
+        - 0.01 * distribution.entropy().mean()
+    )
     critic_names = {
         name for name, _ in reference.named_parameters() if name.startswith(("value_net", "mlp_extractor.value_net"))
     }

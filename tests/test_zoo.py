@@ -1,6 +1,8 @@
 """The RL Zoo harness end to end: train, enjoy, tune, --track, plots, and one-line errors."""
 
+import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +110,9 @@ def test_track_writes_an_offline_wandb_run(monkeypatch, tmp_path):
         (["--algo", "reinforcee"], "unknown --algo 'reinforcee'"),
         (["--algo", "reinforce", "--env", "CartPoles-v1"], "unknown --env 'CartPoles-v1'"),
         (["--algo", "reinforce", "--env", "MountainCar-v0"], "no hyperparameters for reinforce on MountainCar-v0"),
+        # values the zoo passes on to the model's constructor
+        (["--algo", "reinforce", "--env", "CartPole-v1", "-params", "n_episodes:0"], "n_episodes must be >= 1, got 0"),
+        (["--algo", "onestep_ac", "--env", "CartPole-v1", "-params", "gamma:1.5"], "gamma must be in (0, 1], got 1.5"),
     ],
 )
 def test_bad_input_is_one_line(args, message, monkeypatch, capsys):
@@ -149,3 +154,21 @@ def test_every_shipped_entry_is_valid(algo):
     for env in entries:
         check_train_args(["--algo", algo, "--env", env])  # raises on an unknown hyperparameter
     assert np.all([entry["n_timesteps"] > 0 for entry in entries.values()])
+
+
+def test_hyperparams_are_top_level_and_shipped(tmp_path):
+    """hyperparams/ at the repository's top level (the zoo's layout) is the package sb3_pg.hyperparams."""
+    repository = Path(__file__).parents[1]
+    shipped = sorted(path.name for path in (repository / "hyperparams").glob("*.yml"))
+    assert {"reinforce.yml", "reinforce_baseline.yml", "onestep_ac.yml"} <= set(shipped)
+    assert HYPERPARAMS_DIR.resolve() == (repository / "hyperparams").resolve()  # this (editable) install reads it
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(repository)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = tmp_path.glob("sb3_pg-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert sorted(name.split("/")[-1] for name in names if name.startswith("sb3_pg/hyperparams/")) == sorted(
+        [*shipped, "__init__.py"]
+    )

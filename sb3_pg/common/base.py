@@ -1,46 +1,72 @@
 import math
-from typing import Any, ClassVar
+import numbers
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.distributions import CategoricalDistribution, DiagGaussianDistribution
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
-from stable_baselines3.common.policies import (
-    ActorCriticCnnPolicy,
-    ActorCriticPolicy,
-    BasePolicy,
-    MultiInputActorCriticPolicy,
-)
+from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import FloatSchedule, obs_as_tensor
+
+from sb3_pg.common.policies import PolicyGradientPolicyMixin, check_finite_observation
 
 SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 SUPPORTED_OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Dict)
 
 
-def _initial_value(name: str, value: float | Schedule) -> float:
-    if callable(value):
-        value = value(1.0)
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise TypeError(f"{name} must be a float or a schedule returning a float, got {value!r}")
+class HyperparameterError(Exception):
+    """A hyperparameter out of its range or of the wrong type; the message names it."""
+
+
+class HyperparameterValueError(HyperparameterError, ValueError):
+    pass
+
+
+class HyperparameterTypeError(HyperparameterError, TypeError):
+    pass
+
+
+def check_real(name: str, value: Any) -> float:
+    """A finite real number of any numeric type (numpy scalars included), never a bool."""
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+        raise HyperparameterTypeError(f"{name} must be a real number, got {value!r}")
+    if not math.isfinite(value):
+        raise HyperparameterValueError(f"{name} must be finite, got {value!r}")
     return float(value)
 
 
-def check_learning_rate(name: str, value: float | Schedule) -> None:
-    """A learning rate (or the start of a schedule) must be a finite number >= 0 (0 freezes the weights)."""
-    initial = _initial_value(name, value)
-    if not (math.isfinite(initial) and initial >= 0):
-        raise ValueError(f"{name} must be >= 0, got {initial}")
+def check_bool(name: str, value: Any) -> bool:
+    """A flag: ``True``/``False`` (numpy's too), never a number or a string."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise HyperparameterTypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
-def check_positive_int(name: str, value: int | None, allow_none: bool = False, minimum: int = 1) -> None:
+def check_positive_int(name: str, value: Any, allow_none: bool = False, minimum: int = 1) -> int | None:
+    """An integer of any integral type (numpy's included), never a bool, at least ``minimum``."""
     if value is None and allow_none:
-        return
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an int, got {value!r}")
+        return None
+    if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)):
+        raise HyperparameterTypeError(f"{name} must be an int, got {value!r}")
     if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+        raise HyperparameterValueError(f"{name} must be >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_learning_rate(name: str, value: Any) -> float | Schedule:
+    """A learning rate, or a schedule whose start is one, must be a finite number >= 0 (0 freezes the weights)."""
+    if value is None:
+        raise HyperparameterTypeError(f"{name} must be a float or a schedule, got None")
+    if callable(value):
+        initial = check_real(f"{name} (its initial value)", value(1.0))
+    else:
+        initial = value = check_real(name, value)
+    if initial < 0:
+        raise HyperparameterValueError(f"{name} must be >= 0, got {initial}")
+    return value
 
 
 def env_actions(policy: BasePolicy, action_space: spaces.Space, actions: np.ndarray) -> np.ndarray:
@@ -63,11 +89,6 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
     Other parameters: see ``OnPolicyAlgorithm``.
     """
 
-    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
-        "MlpPolicy": ActorCriticPolicy,
-        "CnnPolicy": ActorCriticCnnPolicy,
-        "MultiInputPolicy": MultiInputActorCriticPolicy,
-    }
     policy: ActorCriticPolicy
 
     def __init__(
@@ -82,15 +103,17 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
         _init_setup_model: bool = True,
         **kwargs: Any,
     ):
-        check_learning_rate("learning_rate", learning_rate)
+        learning_rate = check_learning_rate("learning_rate", learning_rate)
         if critic_learning_rate is not None:
-            check_learning_rate("critic_learning_rate", critic_learning_rate)
-        if not (isinstance(gamma, (int, float)) and 0 < gamma <= 1):
-            raise ValueError(f"gamma must be in (0, 1], got {gamma!r}")
-        if not (isinstance(ent_coef, (int, float)) and math.isfinite(ent_coef) and ent_coef >= 0):
-            raise ValueError(f"ent_coef must be a finite number >= 0, got {ent_coef!r}")
-        if max_grad_norm is not None and not (isinstance(max_grad_norm, (int, float)) and max_grad_norm > 0):
-            raise ValueError(f"max_grad_norm must be > 0 or None (no clipping), got {max_grad_norm!r}")
+            critic_learning_rate = check_learning_rate("critic_learning_rate", critic_learning_rate)
+        gamma = check_real("gamma", gamma)
+        if not 0 < gamma <= 1:
+            raise HyperparameterValueError(f"gamma must be in (0, 1], got {gamma}")
+        ent_coef = check_real("ent_coef", ent_coef)
+        if ent_coef < 0:
+            raise HyperparameterValueError(f"ent_coef must be >= 0, got {ent_coef}")
+        if max_grad_norm is not None and check_real("max_grad_norm", max_grad_norm) <= 0:
+            raise HyperparameterValueError(f"max_grad_norm must be > 0 or None (no clipping), got {max_grad_norm!r}")
 
         super().__init__(
             policy,
@@ -167,31 +190,19 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
         :return: the actions as sampled (to score), and as sent to the env (clipped to, or rescaled
             into, the bounds of a Box action space)
         """
+        obs_tensor = obs_as_tensor(obs, self.device)
         with th.no_grad():
-            actions = self._draw_actions(obs_as_tensor(obs, self.device)).cpu().numpy()
+            if isinstance(self.policy, PolicyGradientPolicyMixin):
+                actions = self.policy.sample_actions(obs_tensor)
+            else:  # a user's policy class: SB3's own draw
+                check_finite_observation(obs_tensor)
+                actions = self.policy.get_distribution(obs_tensor).get_actions()
+        actions = actions.cpu().numpy().reshape((-1, *self.action_space.shape))
         return actions, env_actions(self.policy, self.action_space, actions)
 
-    def _draw_actions(self, obs: th.Tensor | dict[str, th.Tensor]) -> th.Tensor:
-        """
-        Draw actions from SB3's categorical or diagonal-Gaussian policy without building a torch
-        ``Distribution``: its construction (argument validation, Python bookkeeping) took a quarter of
-        REINFORCE's rollout time on CartPole. Same arithmetic and same random draws as
-        ``policy.get_distribution(obs).get_actions()``, so seeded runs are unchanged; any other
-        distribution or policy class goes through SB3.
-        """
-        policy, distribution = self.policy, self.policy.action_dist
-        fast = type(distribution) in (CategoricalDistribution, DiagGaussianDistribution)
-        if not fast or type(policy).get_distribution is not ActorCriticPolicy.get_distribution:
-            return policy.get_distribution(obs).get_actions()
-        features = BasePolicy.extract_features(policy, obs, policy.pi_features_extractor)  # as get_distribution
-        output = policy.action_net(policy.mlp_extractor.forward_actor(features))
-        if isinstance(distribution, CategoricalDistribution):
-            # torch's Categorical: probabilities of the normalised logits, one draw with replacement
-            probs = th.softmax(output - output.logsumexp(dim=-1, keepdim=True), dim=-1)
-            return th.multinomial(probs, 1, True).squeeze(-1)
-        # torch's Normal.rsample: loc + standard normal noise * scale
-        std = th.ones_like(output) * policy.log_std.exp()
-        return output + th.empty_like(output).normal_() * std
+    def _buffer_actions(self, actions: th.Tensor) -> th.Tensor:
+        """Actions as a rollout buffer returns them (float32, ``(n, action_dim)``) made ready to score, as in A2C."""
+        return actions.long().flatten() if isinstance(self.action_space, spaces.Discrete) else actions
 
     def _record_update(self) -> None:
         """Count the update and log what every algorithm logs after one."""
@@ -200,19 +211,16 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
         if hasattr(self.policy, "log_std"):
             self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
 
-    def _set_training_mode(self, mode: bool) -> None:
-        # Walking the module tree costs ~10% of a one-step update: skip it when the mode does not change
-        if self.policy.training != mode:
-            self.policy.set_training_mode(mode)
-
-    def _gradient_step(self, loss: th.Tensor) -> None:
+    def _gradient_step(self, losses: Iterable[th.Tensor]) -> None:
         """
-        One optimizer step on ``loss``, gradients clipped to ``max_grad_norm`` per parameter group (actor,
-        critic). Parameters the loss does not reach keep ``grad=None`` and are left alone by the optimizer,
-        so an actor loss never moves the critic and vice versa.
+        One optimizer step on the sum of ``losses`` (the minibatches of one batch, each backpropagated as it
+        comes, so that only one is in memory), gradients clipped to ``max_grad_norm`` per parameter group
+        (actor, critic). Parameters the losses do not reach keep ``grad=None`` and are left alone by the
+        optimizer, so an actor loss never moves the critic and vice versa.
         """
         self.policy.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        for loss in losses:
+            loss.backward()
         if self.max_grad_norm is not None:
             for group in self.policy.optimizer.param_groups:
                 params = [p for p in group["params"] if p.grad is not None]

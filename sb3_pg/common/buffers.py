@@ -1,12 +1,31 @@
+"""
+SB3's rollout buffers, extended as the algorithms need (as sb3-contrib's ``MaskableRolloutBuffer`` does):
+batches of complete, variable-length episodes for REINFORCE, and the I = γ^t factor for one-step
+actor-critic. Samples are SB3's ``RolloutBufferSamples`` fields plus ``discounts`` (γ^t, or I).
+"""
+
+from collections.abc import Generator
 from typing import NamedTuple
 
 import numpy as np
 import torch as th
-from gymnasium import spaces
+from stable_baselines3.common.buffers import DictRolloutBuffer, RolloutBuffer
 from stable_baselines3.common.type_aliases import TensorDict
-from stable_baselines3.common.utils import obs_as_tensor
+from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_pg.common import estimators
+
+
+class DiscountedRolloutBufferSamples(NamedTuple):
+    """SB3's ``RolloutBufferSamples`` / ``DictRolloutBufferSamples`` with the state weighting of each step."""
+
+    observations: th.Tensor | TensorDict
+    actions: th.Tensor
+    old_values: th.Tensor
+    old_log_prob: th.Tensor
+    advantages: th.Tensor
+    returns: th.Tensor
+    discounts: th.Tensor  # γ^t, t counted from the episode's start
 
 
 def check_finite_rewards(rewards: np.ndarray) -> None:
@@ -15,186 +34,215 @@ def check_finite_rewards(rewards: np.ndarray) -> None:
         raise ValueError("the environment returned a non-finite reward (NaN or inf): refusing to train on it")
 
 
-class EpisodeBatch(NamedTuple):
-    """The steps of the complete episodes of one batch, flattened (time-major, then env)."""
-
-    observations: th.Tensor | TensorDict
-    actions: th.Tensor
-    returns: th.Tensor  # reward-to-go G_t, bootstrapped on time-limit truncation where asked
-    episode_returns: th.Tensor  # the episode's G_0 at each of its steps
-    discounts: th.Tensor  # γ^t, t counted from the episode's start
-
-
-class EpisodeRolloutBuffer:
+class EpisodeBufferMixin:
     """
-    Rollout buffer for Monte Carlo policy gradients: holds the steps of a VecEnv as
-    ``(n_steps, n_envs)`` arrays together with a mask of the steps that belong to the batch, and
-    turns them into returns that stay within their own episode.
-
-    Unlike SB3's ``RolloutBuffer`` its length is not fixed: the algorithm keeps stepping until every
-    episode of the batch has ended.
-
-    :param observation_space: observation space
-    :param action_space: action space
-    :param device: PyTorch device for the batch
-    :param gamma: discount factor
+    The part of :class:`EpisodeRolloutBuffer` that does not depend on the observation type (mixed into
+    SB3's ``RolloutBuffer`` and ``DictRolloutBuffer``).
     """
 
-    def __init__(
-        self,
-        observation_space: spaces.Space,
-        action_space: spaces.Space,
-        device: th.device | str = "auto",
-        gamma: float = 0.99,
-    ):
-        self.observation_space = observation_space
-        self.action_space = action_space
-        self.device = device
-        self.gamma = gamma
-        self.reset()
+    buffer_size: int
+    pos: int
+    full: bool
+    generator_ready: bool
+    n_envs: int
+    gamma: float
+    observations: np.ndarray | dict[str, np.ndarray]
+    rewards: np.ndarray
+    episode_starts: np.ndarray
+    values: np.ndarray
+    returns: np.ndarray
+    advantages: np.ndarray
+    reward_to_go: bool
+    _ARRAYS = ("actions", "rewards", "returns", "episode_starts", "values", "log_probs", "advantages", "discounts")
+    _SAMPLED = ("actions", "values", "log_probs", "advantages", "returns", "discounts")  # flattened by get()
 
     def reset(self) -> None:
-        self._observations: list = []
-        self._actions: list[np.ndarray] = []
-        self._rewards: list[np.ndarray] = []
-        self._dones: list[np.ndarray] = []
-        self._bootstrap_values: list[np.ndarray] = []
-        self._in_batch: list[np.ndarray] = []
+        super().reset()  # type: ignore[misc]
+        self.in_batch = np.zeros((self.buffer_size, self.n_envs), dtype=bool)
+        self.discounts = np.ones((self.buffer_size, self.n_envs), dtype=np.float32)
 
-    def add(
-        self,
-        obs: np.ndarray | dict[str, np.ndarray],
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        dones: np.ndarray,
-        bootstrap_values: np.ndarray,
-        in_batch: np.ndarray,
-    ) -> None:
+    def add(self, *args, in_batch: np.ndarray, **kwargs) -> None:  # type: ignore[no-untyped-def]
         """
-        Add one VecEnv step.
+        SB3's ``add`` (obs, action, reward, episode_start, value, log_prob), plus whether each env's step
+        belongs to an episode of the batch. The buffer doubles its length when it is full.
+        """
+        if self.pos == self.buffer_size:
+            self._grow()
+        self.in_batch[self.pos] = in_batch
+        super().add(*args, **kwargs)  # type: ignore[misc]
 
-        :param obs: observations the actions were taken in
-        :param actions: actions taken
-        :param rewards: rewards received
-        :param dones: whether each env's episode ended with this step
-        :param bootstrap_values: V(final observation) where the episode was truncated, else 0
-        :param in_batch: whether each env's step belongs to an episode of the batch
-        """
-        # Copy: some wrappers (VecFrameStack) hand out the same array every step
-        if isinstance(obs, dict):
-            self._observations.append({key: np.array(value) for key, value in obs.items()})
+    def _grow(self) -> None:
+        def doubled(array: np.ndarray) -> np.ndarray:
+            return np.concatenate([array, np.zeros_like(array)])
+
+        for name in (*self._ARRAYS, "in_batch"):
+            setattr(self, name, doubled(getattr(self, name)))
+        if isinstance(self.observations, dict):
+            self.observations = {key: doubled(obs) for key, obs in self.observations.items()}
         else:
-            self._observations.append(np.array(obs))
-        self._actions.append(np.array(actions))
-        self._rewards.append(np.asarray(rewards, dtype=np.float64))
-        self._dones.append(np.asarray(dones, dtype=bool))
-        self._bootstrap_values.append(np.asarray(bootstrap_values, dtype=np.float64))
-        self._in_batch.append(np.array(in_batch, dtype=bool))
-
-    @property
-    def mask(self) -> np.ndarray:
-        return np.stack(self._in_batch)
+            self.observations = doubled(self.observations)
+        self.buffer_size *= 2
+        self.full = False
 
     @property
     def n_steps(self) -> int:
         """Steps that belong to the batch."""
-        return int(self.mask.sum())
+        return int(self.in_batch[: self.pos].sum())
 
     @property
     def n_episodes(self) -> int:
-        """Complete episodes in the batch."""
-        return int((np.stack(self._dones) & self.mask).sum())
+        """Complete episodes in the batch (every episode of the batch starts and ends in the buffer)."""
+        return int((self.episode_starts[: self.pos].astype(bool) & self.in_batch[: self.pos]).sum())
 
-    def get(self) -> EpisodeBatch:
-        """All steps of the batch's episodes, with their returns."""
-        mask = self.mask
-        rewards, dones = np.stack(self._rewards), np.stack(self._dones)
-        bootstrap_values = np.stack(self._bootstrap_values)
-        # Every episode of the batch ends inside the buffer, so no return is cut short
-        assert not (mask[-1] & ~dones[-1]).any(), "an episode of the batch has not ended"
-        check_finite_rewards(rewards[mask])
+    def observations_so_far(self) -> np.ndarray | dict[str, np.ndarray]:
+        """The observations added since the last reset, flattened time-major: ``(pos * n_envs, *obs_shape)``."""
 
-        def to_tensor(array: np.ndarray) -> th.Tensor:
-            return th.as_tensor(array[mask], device=self.device)
+        def flat(obs: np.ndarray) -> np.ndarray:
+            return obs[: self.pos].reshape(-1, *obs.shape[2:])
 
-        if isinstance(self._observations[0], dict):
-            observations = {
-                key: np.stack([obs[key] for obs in self._observations])[mask] for key in self._observations[0]
-            }
+        if isinstance(self.observations, dict):
+            return {key: flat(obs) for key, obs in self.observations.items()}
+        return flat(self.observations)
+
+    def normalize_advantages(self, eps: float = 1e-8) -> None:
+        """Standardise the batch's advantages with the whole batch's mean and std (not a minibatch's)."""
+        batch = self.advantages[self._batch_indices if self.generator_ready else self.in_batch]
+        self.advantages = (self.advantages - batch.mean()) / (batch.std() + eps)
+
+    def compute_returns_and_advantage(self, last_values: th.Tensor | None, dones: np.ndarray) -> None:
+        """
+        Monte Carlo returns of the complete episodes, once the rollout is over: G_t (``returns``), Φ_t − V(s_t)
+        with Φ_t = G_t or, without ``reward_to_go``, the episode's G_0 (``advantages``; ``values`` are zero
+        for an algorithm without a critic), and γ^t (``discounts``). Time-limit bootstrapping is already
+        in the rewards, as in SB3's ``collect_rollouts``.
+
+        :param last_values: unused: every episode of the batch has ended
+        :param dones: whether each env's episode ended with the last step
+        """
+        for name in (*self._ARRAYS, "in_batch"):  # drop the unused rows of the last doubling
+            setattr(self, name, getattr(self, name)[: self.pos])
+        if isinstance(self.observations, dict):
+            self.observations = {key: obs[: self.pos] for key, obs in self.observations.items()}
         else:
-            observations = np.stack(self._observations)[mask]
-        return EpisodeBatch(
-            observations=obs_as_tensor(observations, self.device),
-            actions=to_tensor(np.stack(self._actions)),
-            returns=to_tensor(estimators.reward_to_go(rewards, dones, self.gamma, bootstrap_values)),
-            episode_returns=to_tensor(estimators.episode_return(rewards, dones, self.gamma, bootstrap_values)),
-            discounts=to_tensor(estimators.discount_weights(dones, self.gamma)),
-        )
+            self.observations = self.observations[: self.pos]
+        self.buffer_size, self.full = self.pos, True
 
+        ends = np.concatenate([self.episode_starts[1:], np.asarray(dones, dtype=np.float32)[None]]).astype(bool)
+        # Every episode of the batch ends inside the buffer, so no return is cut short
+        assert not (self.in_batch[-1] & ~ends[-1]).any(), "an episode of the batch has not ended"
+        check_finite_rewards(self.rewards[self.in_batch])
+        self.returns = estimators.reward_to_go(self.rewards, ends, self.gamma)
+        weights = self.returns if self.reward_to_go else estimators.episode_return(self.rewards, ends, self.gamma)
+        self.advantages = weights - self.values
+        self.discounts = estimators.discount_weights(ends, self.gamma)
 
-class Transition(NamedTuple):
-    """One VecEnv step: a transition per env."""
-
-    observations: th.Tensor | TensorDict
-    actions: th.Tensor
-    rewards: th.Tensor
-    next_observations: th.Tensor | TensorDict  # the true final observation where an episode ended
-    terminated: th.Tensor  # 1.0 where the episode terminated (not where it was truncated)
-    discounts: th.Tensor  # γ^t, t counted from the episode's start
-
-
-class TransitionBuffer:
-    """
-    The last step of a VecEnv, for algorithms that update after every step.
-
-    :param device: PyTorch device for the tensors
-    """
-
-    def __init__(self, device: th.device | str = "auto"):
-        self.device = device
-        self.transition: Transition | None = None
-
-    def add(
-        self,
-        obs: np.ndarray | dict[str, np.ndarray],
-        actions: np.ndarray,
-        rewards: np.ndarray,
-        new_obs: np.ndarray | dict[str, np.ndarray],
-        dones: np.ndarray,
-        infos: list[dict],
-        discounts: np.ndarray,
-    ) -> None:
-        """
-        Store one step; where ``dones``, the next observation is the episode's final one from ``infos``
-        (the VecEnv has already reset that env).
-        """
-        next_obs = (
-            {key: np.array(value) for key, value in new_obs.items()} if isinstance(new_obs, dict) else np.array(new_obs)
-        )
-        terminated = np.zeros(len(dones), dtype=np.float32)
-        for idx in np.flatnonzero(dones):
-            final_obs = infos[idx]["terminal_observation"]
-            if isinstance(next_obs, dict):
-                for key in next_obs:
-                    next_obs[key][idx] = final_obs[key]
+    def get(self, batch_size: int | None = None) -> Generator[DiscountedRolloutBufferSamples, None, None]:
+        """The batch's steps in random order, in minibatches of ``batch_size`` (``None``: all at once)."""
+        assert self.full, "compute_returns_and_advantage() must come first"
+        if not self.generator_ready:
+            for name in self._SAMPLED:
+                setattr(self, name, self.swap_and_flatten(getattr(self, name)))  # type: ignore[attr-defined]
+            if isinstance(self.observations, dict):
+                self.observations = {key: self.swap_and_flatten(obs) for key, obs in self.observations.items()}  # type: ignore[attr-defined]
             else:
-                next_obs[idx] = final_obs
-            terminated[idx] = not infos[idx].get("TimeLimit.truncated", False)
+                self.observations = self.swap_and_flatten(self.observations)  # type: ignore[attr-defined]
+            self._batch_indices = np.flatnonzero(self.swap_and_flatten(self.in_batch))  # type: ignore[attr-defined]
+            self.generator_ready = True
+        indices = np.random.permutation(self._batch_indices)
+        batch_size = batch_size or len(indices)
+        for start in range(0, len(indices), batch_size):
+            yield self._get_samples(indices[start : start + batch_size])
 
-        def to_tensor(array: np.ndarray, dtype: th.dtype | None = None) -> th.Tensor:
-            return th.as_tensor(array, device=self.device, dtype=dtype)
+    def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> DiscountedRolloutBufferSamples:
+        samples = super()._get_samples(batch_inds, env)  # type: ignore[misc]
+        return DiscountedRolloutBufferSamples(*samples, discounts=self.to_torch(self.discounts[batch_inds].flatten()))  # type: ignore[attr-defined]
 
-        rewards = np.asarray(rewards, dtype=np.float32)
-        check_finite_rewards(rewards)
-        self.transition = Transition(
-            observations=obs_as_tensor(obs, self.device),
-            actions=to_tensor(actions),
-            rewards=to_tensor(rewards),
-            next_observations=obs_as_tensor(next_obs, self.device),
-            terminated=to_tensor(terminated),
-            discounts=to_tensor(discounts, th.float32),
-        )
 
-    def get(self) -> Transition:
-        assert self.transition is not None, "no transition collected"
-        return self.transition
+class EpisodeRolloutBuffer(EpisodeBufferMixin, RolloutBuffer):
+    """
+    SB3's ``RolloutBuffer`` for Monte Carlo policy gradients: it holds the steps of a VecEnv until every
+    episode of the batch has ended (its length grows as needed, ``buffer_size`` is only the initial
+    length), marks the steps that belong to the batch (``in_batch``), computes returns that stay within
+    their own episode, and yields only the batch's steps.
+
+    :param buffer_size: Initial length (VecEnv steps); doubled whenever it is full
+    :param observation_space: Observation space
+    :param action_space: Action space
+    :param device: PyTorch device
+    :param gae_lambda: Unused: Monte Carlo returns
+    :param gamma: Discount factor
+    :param n_envs: Number of parallel environments
+    :param reward_to_go: Weight each step by the reward-to-go G_t (True) or by the whole episode's return G_0
+    """
+
+    def __init__(self, *args, reward_to_go: bool = True, **kwargs):  # type: ignore[no-untyped-def]
+        self.reward_to_go = reward_to_go
+        super().__init__(*args, **kwargs)
+
+
+class DictEpisodeRolloutBuffer(EpisodeBufferMixin, DictRolloutBuffer):
+    """:class:`EpisodeRolloutBuffer` for ``Dict`` observations (SB3's ``DictRolloutBuffer``); same parameters."""
+
+    def __init__(self, *args, reward_to_go: bool = True, **kwargs):  # type: ignore[no-untyped-def]
+        self.reward_to_go = reward_to_go
+        super().__init__(*args, **kwargs)
+
+
+class OneStepBufferMixin:
+    """I = γ^t of each env's current episode, kept across rollouts (mixed into SB3's rollout buffers)."""
+
+    n_envs: int
+    gamma: float
+    episode_starts: np.ndarray
+    pos: int
+
+    def reset(self) -> None:
+        super().reset()  # type: ignore[misc]
+        self.discounts = np.ones((self.buffer_size, self.n_envs), dtype=np.float32)  # type: ignore[attr-defined]
+        if not hasattr(self, "_discount"):
+            self._discount = np.ones(self.n_envs, dtype=np.float32)
+
+    def add(self, obs, action, reward, episode_start, value, log_prob) -> None:  # type: ignore[no-untyped-def]
+        check_finite_rewards(np.asarray(reward))
+        # I restarts at 1 with each episode and is multiplied by γ after every step
+        self._discount = np.where(episode_start, 1.0, self.gamma * self._discount).astype(np.float32)
+        self.discounts[self.pos] = self._discount if self.discount_state_weighting else 1.0  # type: ignore[attr-defined]
+        super().add(obs, action, reward, episode_start, value, log_prob)  # type: ignore[misc]
+
+    def get(self, batch_size: int | None = None) -> Generator[DiscountedRolloutBufferSamples, None, None]:
+        if not self.generator_ready:  # type: ignore[attr-defined]
+            self.discounts = self.swap_and_flatten(self.discounts)  # type: ignore[attr-defined]
+        yield from super().get(batch_size)  # type: ignore[misc]
+
+    def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> DiscountedRolloutBufferSamples:
+        samples = super()._get_samples(batch_inds, env)  # type: ignore[misc]
+        return DiscountedRolloutBufferSamples(*samples, discounts=self.to_torch(self.discounts[batch_inds].flatten()))  # type: ignore[attr-defined]
+
+
+class OneStepRolloutBuffer(OneStepBufferMixin, RolloutBuffer):
+    """
+    SB3's ``RolloutBuffer`` for one-step actor-critic: with ``gae_lambda=0`` SB3 computes the TD(0) error
+    δ_t (``advantages``) and the target r_t + γV(s_{t+1}) (``returns``); this adds the factor I = γ^t of
+    each step (``discounts``), which restarts with each episode of each env and runs on across rollouts.
+
+    :param buffer_size: Max number of elements in the buffer
+    :param observation_space: Observation space
+    :param action_space: Action space
+    :param device: PyTorch device
+    :param gae_lambda: Factor of the GAE(λ) advantage (0: the TD(0) error)
+    :param gamma: Discount factor
+    :param n_envs: Number of parallel environments
+    :param discount_state_weighting: Whether ``discounts`` is γ^t (True) or 1 (False)
+    """
+
+    def __init__(self, *args, discount_state_weighting: bool = True, **kwargs):  # type: ignore[no-untyped-def]
+        self.discount_state_weighting = discount_state_weighting
+        super().__init__(*args, **kwargs)
+
+
+class DictOneStepRolloutBuffer(OneStepBufferMixin, DictRolloutBuffer):
+    """:class:`OneStepRolloutBuffer` for ``Dict`` observations (SB3's ``DictRolloutBuffer``); same parameters."""
+
+    def __init__(self, *args, discount_state_weighting: bool = True, **kwargs):  # type: ignore[no-untyped-def]
+        self.discount_state_weighting = discount_state_weighting
+        super().__init__(*args, **kwargs)

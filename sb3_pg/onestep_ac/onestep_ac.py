@@ -1,17 +1,19 @@
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-import numpy as np
 import torch as th
-from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.policies import (
-    ActorCriticPolicy,
-)
+from gymnasium import spaces
+from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_pg.common.base import PolicyGradientAlgorithm
-from sb3_pg.common.buffers import TransitionBuffer
-from sb3_pg.common.estimators import td_error
+from sb3_pg.common.base import (
+    HyperparameterTypeError,
+    HyperparameterValueError,
+    PolicyGradientAlgorithm,
+    check_bool,
+    check_learning_rate,
+)
+from sb3_pg.common.buffers import DictOneStepRolloutBuffer, OneStepBufferMixin, OneStepRolloutBuffer
+from sb3_pg.onestep_ac.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
 
 SelfOneStepAC = TypeVar("SelfOneStepAC", bound="OneStepAC")
 
@@ -31,13 +33,17 @@ class OneStepAC(PolicyGradientAlgorithm):
     Both use the critic as it was before the step. On a time-limit truncation V(s_{t+1}) is the value of
     the true final observation (the state still has a future); on a termination it is zero.
 
+    The data path is SB3's: ``collect_rollouts`` of ``OnPolicyAlgorithm`` with ``n_steps=1`` fills a
+    one-step ``RolloutBuffer`` whose GAE with λ = 0 is δ_t, time-limit bootstrapping included, as in A2C.
+
     I = γ^t is the factor of the episodic algorithm: it starts at 1 with each episode of each env and
     is multiplied by γ after every step, so the update follows the discounted state distribution of the
     discounted objective. ``discount_state_weighting=False`` drops it (I = 1), as most deep-RL code
     does, at the price of a biased gradient of that objective (Thomas, 2014).
 
-    Actor and critic have separate networks by default (``share_features_extractor=False``) and separate
-    learning rates. The optimizer is Adam by default; pass
+    Actor and critic have separate networks by default (the policies' ``share_features_extractor`` defaults
+    to False) and separate learning rates. Each update sees one transition per env, so a policy with
+    BatchNorm needs ``n_envs >= 2``. The optimizer is Adam by default; pass
     ``policy_kwargs=dict(optimizer_class=th.optim.SGD, optimizer_kwargs={})`` for the textbook update.
     SB3's A2C with ``n_steps=1`` is the closest relative: it shares one learning rate, one optimizer
     (RMSprop) and one loss between actor and critic, and has no I factor.
@@ -55,6 +61,9 @@ class OneStepAC(PolicyGradientAlgorithm):
         the gradient of a single transition gives every step the same size, so the rare, large TD errors
         of terminal transitions lose their weight and the critic drifts toward r/(1 − γ), as if episodes
         never ended (seen on CartPole-v1 with 0.5; SB3's A2C with ``n_steps=1`` shows the same)
+    :param rollout_buffer_class: Rollout buffer class to use (``None``: ``OneStepRolloutBuffer``, or
+        ``DictOneStepRolloutBuffer`` for Dict observations); it must be a ``OneStepBufferMixin``
+    :param rollout_buffer_kwargs: Keyword arguments to pass to the rollout buffer on creation
     :param stats_window_size: Window size for the rollout logging, specifying the number of episodes to average
         the reported success rate, mean episode length, and mean reward over
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
@@ -67,7 +76,12 @@ class OneStepAC(PolicyGradientAlgorithm):
     :param _init_setup_model: Whether or not to build the network at the creation of the instance
     """
 
-    rollout_buffer: TransitionBuffer  # type: ignore[assignment]
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    rollout_buffer: OneStepRolloutBuffer  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -79,6 +93,8 @@ class OneStepAC(PolicyGradientAlgorithm):
         discount_state_weighting: bool = True,
         ent_coef: float = 0.0,
         max_grad_norm: float | None = None,
+        rollout_buffer_class: type[OneStepRolloutBuffer] | None = None,
+        rollout_buffer_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -87,8 +103,8 @@ class OneStepAC(PolicyGradientAlgorithm):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ):
-        self.discount_state_weighting = discount_state_weighting
-        policy_kwargs = {"share_features_extractor": False, **(policy_kwargs or {})}
+        critic_learning_rate = check_learning_rate("critic_learning_rate", critic_learning_rate)
+        self.discount_state_weighting = check_bool("discount_state_weighting", discount_state_weighting)
         super().__init__(
             policy,
             env,
@@ -98,10 +114,12 @@ class OneStepAC(PolicyGradientAlgorithm):
             ent_coef=ent_coef,
             max_grad_norm=max_grad_norm,
             n_steps=1,
-            gae_lambda=0.0,  # unused: δ_t is the TD(0) error
+            gae_lambda=0.0,  # SB3's GAE(0): the TD(0) error δ_t
             vf_coef=1.0,  # unused: actor and critic have their own learning rates
             use_sde=False,
             sde_sample_freq=-1,
+            rollout_buffer_class=rollout_buffer_class,
+            rollout_buffer_kwargs=rollout_buffer_kwargs,
             stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log,
             policy_kwargs=policy_kwargs,
@@ -112,77 +130,49 @@ class OneStepAC(PolicyGradientAlgorithm):
         )
 
     def _setup_model(self) -> None:
+        if self.rollout_buffer_class is None:
+            dict_obs = isinstance(self.observation_space, spaces.Dict)
+            self.rollout_buffer_class = DictOneStepRolloutBuffer if dict_obs else OneStepRolloutBuffer
+        if not issubclass(self.rollout_buffer_class, OneStepBufferMixin):
+            raise HyperparameterTypeError(
+                f"rollout_buffer_class must keep the I = γ^t factor (a OneStepBufferMixin subclass such as "
+                f"OneStepRolloutBuffer), got {self.rollout_buffer_class.__name__}"
+            )
+        self.rollout_buffer_kwargs = {
+            "discount_state_weighting": self.discount_state_weighting,
+            **self.rollout_buffer_kwargs,
+        }
         super()._setup_model()
-        self.rollout_buffer = TransitionBuffer(self.device)
-        self._discounts = np.ones(self.n_envs, dtype=np.float32)  # I = γ^t of each env's episode
-
-    def collect_rollouts(
-        self,
-        env: VecEnv,
-        callback: BaseCallback,
-        rollout_buffer: TransitionBuffer,  # type: ignore[override]
-        n_rollout_steps: int = 1,
-    ) -> bool:
-        """
-        Take one step in every env with the current policy.
-
-        :param env: The training environment
-        :param callback: Callback that will be called at each step
-            (and at the beginning and end of the rollout)
-        :param rollout_buffer: Buffer to store the transition in
-        :param n_rollout_steps: Unused: always one step
-        :return: True, or False if a callback stopped training
-        """
-        assert self._last_obs is not None, "No previous observation was provided"
-        self._set_training_mode(False)
-        callback.on_rollout_start()
-
-        # learn() may have reset the envs; an episode start resets I
-        self._discounts[self._last_episode_starts] = 1.0
-        actions, clipped_actions = self._sample_actions(self._last_obs)  # type: ignore[arg-type]
-        new_obs, rewards, dones, infos = env.step(clipped_actions)
-        self.num_timesteps += env.num_envs
-
-        # Give access to local variables
-        callback.update_locals(locals())
-        if not callback.on_step():
-            return False
-
-        self._update_info_buffer(infos, dones)
-        discounts = self._discounts if self.discount_state_weighting else np.ones_like(self._discounts)
-        rollout_buffer.add(self._last_obs, actions, rewards, new_obs, dones, infos, discounts)  # type: ignore[arg-type]
-        self._discounts = np.where(dones, 1.0, self.gamma * self._discounts).astype(np.float32)
-        self._last_obs = new_obs  # type: ignore[assignment]
-        self._last_episode_starts = dones
-
-        callback.on_rollout_end()
-        return True
+        if self.n_envs == 1 and any(isinstance(m, th.nn.modules.batchnorm._BatchNorm) for m in self.policy.modules()):
+            raise HyperparameterValueError(
+                "OneStepAC updates on one transition per env: with n_envs=1 the policy's BatchNorm layers would "
+                "normalise batches of a single sample in training mode. Use n_envs >= 2 or a policy without BatchNorm."
+            )
 
     def train(self) -> None:
         """
         One critic step (semi-gradient TD(0)) and one actor step (δ-weighted score) on the last transition.
         """
         # Switch to train mode (this affects batch norm / dropout)
-        self._set_training_mode(True)
+        self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
 
-        transition = self.rollout_buffer.get()
-        values = self.policy.predict_values(transition.observations).flatten()
-        with th.no_grad():
-            next_values = self.policy.predict_values(transition.next_observations).flatten()
-        # Computed from V before the update and detached: the TD target is a constant (semi-gradient)
-        delta = td_error(transition.rewards, values.detach(), next_values, transition.terminated, self.gamma)
-        value_loss = 0.5 * ((values.detach() + delta - values) ** 2).mean()
-
-        distribution = self.policy.get_distribution(transition.observations)
-        log_prob = distribution.log_prob(transition.actions)
-        policy_loss = -(transition.discounts * delta * log_prob).mean()
-        entropy = distribution.entropy()
+        # One transition per env. With gae_lambda=0 SB3's buffer holds δ_t = r + γ(1 − terminated)V(s') − V(s)
+        # (advantages) and the TD target r + γ(1 − terminated)V(s') (returns), from the critic before this step
+        (rollout_data,) = self.rollout_buffer.get()
+        values, log_prob, entropy = self.policy.evaluate_actions(
+            rollout_data.observations,  # type: ignore[arg-type]
+            self._buffer_actions(rollout_data.actions),
+        )
+        # Semi-gradient TD(0): the target is a constant
+        value_loss = 0.5 * ((rollout_data.returns - values.flatten()) ** 2).mean()
+        delta = rollout_data.advantages
+        policy_loss = -(rollout_data.discounts * delta * log_prob).mean()
         # Approximate entropy when no analytical form
         entropy_loss = -th.mean(-log_prob) if entropy is None else -th.mean(entropy)
 
         # Actor and critic parameters are disjoint: one backward pass serves both steps
-        self._gradient_step(policy_loss + self.ent_coef * entropy_loss + value_loss)
+        self._gradient_step([policy_loss + self.ent_coef * entropy_loss + value_loss])
 
         self._record_update()
         self.logger.record("train/td_error_mean", delta.mean().item())

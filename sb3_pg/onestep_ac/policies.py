@@ -1,6 +1,10 @@
-# OneStepAC uses SB3's actor-critic policies; the value head is the TD(0) critic V(s)
-from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, MultiInputActorCriticPolicy
+# The value head is the TD(0) critic V(s); actor and critic have separate features extractors by default
+from sb3_pg.common.policies import (
+    SeparateActorCriticCnnPolicy,
+    SeparateActorCriticPolicy,
+    SeparateMultiInputActorCriticPolicy,
+)
 
-MlpPolicy = ActorCriticPolicy
-CnnPolicy = ActorCriticCnnPolicy
-MultiInputPolicy = MultiInputActorCriticPolicy
+MlpPolicy = SeparateActorCriticPolicy
+CnnPolicy = SeparateActorCriticCnnPolicy
+MultiInputPolicy = SeparateMultiInputActorCriticPolicy

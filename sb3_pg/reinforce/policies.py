@@ -1,5 +1,5 @@
-# REINFORCE uses SB3's actor-critic policies; it samples and scores actions and never uses the value head
-from stable_baselines3.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, MultiInputActorCriticPolicy
+# REINFORCE samples and scores actions with SB3's actor-critic policies and never uses the value head
+from sb3_pg.common.policies import ActorCriticCnnPolicy, ActorCriticPolicy, MultiInputActorCriticPolicy
 
 MlpPolicy = ActorCriticPolicy
 CnnPolicy = ActorCriticCnnPolicy

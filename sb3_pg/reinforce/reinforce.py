@@ -1,19 +1,41 @@
-from typing import Any, Self, TypeVar
+import warnings
+from collections.abc import Iterable
+from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
-from stable_baselines3.common.policies import (
-    ActorCriticPolicy,
-)
+from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.vec_env import VecEnv
 
-from sb3_pg.common.base import PolicyGradientAlgorithm, check_positive_int
-from sb3_pg.common.buffers import EpisodeBatch, EpisodeRolloutBuffer
-from sb3_pg.common.estimators import normalize
+from sb3_pg.common.base import (
+    HyperparameterTypeError,
+    HyperparameterValueError,
+    PolicyGradientAlgorithm,
+    check_bool,
+    check_positive_int,
+)
+from sb3_pg.common.buffers import (
+    DictEpisodeRolloutBuffer,
+    DiscountedRolloutBufferSamples,
+    EpisodeBufferMixin,
+    EpisodeRolloutBuffer,
+)
+from sb3_pg.reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
 
 SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
+
+# The bound on an episode's length where neither max_episode_steps nor the env's spec sets one
+DEFAULT_MAX_EPISODE_STEPS = 100_000
+
+
+def episode_step_limit(env: VecEnv) -> int:
+    """The longest episode the env's spec allows (its ``TimeLimit``), else :data:`DEFAULT_MAX_EPISODE_STEPS`."""
+    limits = [spec.max_episode_steps for spec in env.get_attr("spec") if spec is not None]
+    limits = [limit for limit in limits if limit is not None]
+    return max(limits) if limits else DEFAULT_MAX_EPISODE_STEPS
 
 
 class REINFORCE(PolicyGradientAlgorithm):
@@ -50,6 +72,12 @@ class REINFORCE(PolicyGradientAlgorithm):
     :param n_episodes: Minimum number of episodes per update (``None``: no minimum)
     :param min_batch_steps: Minimum number of env steps, summed over envs, per update (``None``: no minimum).
         At least one of ``n_episodes`` and ``min_batch_steps`` must be set.
+    :param batch_size: Minibatch size for the gradient computation (``None``: the whole batch at once). The
+        update is still one gradient step on the whole batch's mean loss, accumulated minibatch by
+        minibatch: the same step, in less memory.
+    :param max_episode_steps: Longest episode allowed in a batch (``None``: the env spec's
+        ``max_episode_steps``, else 100,000). An episode that runs longer stops training with an error
+        naming the cause, rather than a batch that never completes.
     :param gamma: Discount factor
     :param reward_to_go: Weight each action by the return that follows it, G_t (True), or by the
         whole episode's return G_0 (False: the naive estimator, same mean, more variance)
@@ -65,6 +93,10 @@ class REINFORCE(PolicyGradientAlgorithm):
         instead of action noise exploration (default: False)
     :param sde_sample_freq: Sample a new noise matrix every n steps when using gSDE
         Default: -1 (only sample at the beginning of the rollout)
+    :param rollout_buffer_class: Rollout buffer class to use (``None``: ``EpisodeRolloutBuffer``, or
+        ``DictEpisodeRolloutBuffer`` for Dict observations); it must hold complete episodes (an
+        ``EpisodeBufferMixin``)
+    :param rollout_buffer_kwargs: Keyword arguments to pass to the rollout buffer on creation
     :param stats_window_size: Window size for the rollout logging, specifying the number of episodes to average
         the reported success rate, mean episode length, and mean reward over
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
@@ -77,6 +109,11 @@ class REINFORCE(PolicyGradientAlgorithm):
     :param _init_setup_model: Whether or not to build the network at the creation of the instance
     """
 
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
     rollout_buffer: EpisodeRolloutBuffer  # type: ignore[assignment]
 
     def __init__(
@@ -86,6 +123,8 @@ class REINFORCE(PolicyGradientAlgorithm):
         learning_rate: float | Schedule = 1e-3,
         n_episodes: int | None = 8,
         min_batch_steps: int | None = None,
+        batch_size: int | None = None,
+        max_episode_steps: int | None = None,
         gamma: float = 0.99,
         reward_to_go: bool = True,
         normalize_returns: bool = True,
@@ -94,6 +133,8 @@ class REINFORCE(PolicyGradientAlgorithm):
         max_grad_norm: float | None = 0.5,
         use_sde: bool = False,
         sde_sample_freq: int = -1,
+        rollout_buffer_class: type[EpisodeRolloutBuffer] | None = None,
+        rollout_buffer_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -102,15 +143,15 @@ class REINFORCE(PolicyGradientAlgorithm):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ):
-        check_positive_int("n_episodes", n_episodes, allow_none=True)
-        check_positive_int("min_batch_steps", min_batch_steps, allow_none=True)
+        self.n_episodes = check_positive_int("n_episodes", n_episodes, allow_none=True)
+        self.min_batch_steps = check_positive_int("min_batch_steps", min_batch_steps, allow_none=True)
         if n_episodes is None and min_batch_steps is None:
-            raise ValueError("n_episodes and min_batch_steps cannot both be None: set the batch size")
-        self.n_episodes = n_episodes
-        self.min_batch_steps = min_batch_steps
-        self.reward_to_go = reward_to_go
-        self.normalize_returns = normalize_returns
-        self.discount_state_weighting = discount_state_weighting
+            raise HyperparameterValueError("n_episodes and min_batch_steps cannot both be None: set the batch size")
+        self.batch_size = check_positive_int("batch_size", batch_size, allow_none=True)
+        self.max_episode_steps = check_positive_int("max_episode_steps", max_episode_steps, allow_none=True)
+        self.reward_to_go = check_bool("reward_to_go", reward_to_go)
+        self.normalize_returns = check_bool("normalize_returns", normalize_returns)
+        self.discount_state_weighting = check_bool("discount_state_weighting", discount_state_weighting)
         super().__init__(
             policy,
             env,
@@ -118,11 +159,13 @@ class REINFORCE(PolicyGradientAlgorithm):
             gamma=gamma,
             ent_coef=ent_coef,
             max_grad_norm=max_grad_norm,
-            n_steps=1,  # unused: batches are made of episodes
-            gae_lambda=1.0,  # unused
+            n_steps=256,  # the buffer's initial length: it grows until the batch's episodes have ended
+            gae_lambda=1.0,  # Monte Carlo returns
             vf_coef=0.0,  # unused
-            use_sde=use_sde,
+            use_sde=check_bool("use_sde", use_sde),
             sde_sample_freq=sde_sample_freq,
+            rollout_buffer_class=rollout_buffer_class,
+            rollout_buffer_kwargs=rollout_buffer_kwargs,
             stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log,
             policy_kwargs=policy_kwargs,
@@ -133,21 +176,43 @@ class REINFORCE(PolicyGradientAlgorithm):
         )
 
     def _setup_model(self) -> None:
+        if self.rollout_buffer_class is None:
+            dict_obs = isinstance(self.observation_space, spaces.Dict)
+            self.rollout_buffer_class = DictEpisodeRolloutBuffer if dict_obs else EpisodeRolloutBuffer
+        if not issubclass(self.rollout_buffer_class, EpisodeBufferMixin):
+            raise HyperparameterTypeError(
+                f"rollout_buffer_class must hold complete episodes (an EpisodeBufferMixin subclass such as "
+                f"EpisodeRolloutBuffer), got {self.rollout_buffer_class.__name__}"
+            )
+        self.rollout_buffer_kwargs = {"reward_to_go": self.reward_to_go, **self.rollout_buffer_kwargs}
         super()._setup_model()
-        self.rollout_buffer = EpisodeRolloutBuffer(
-            self.observation_space, self.action_space, device=self.device, gamma=self.gamma
-        )
         # The envs hold the discarded tails of the last batch; the first batch starts from learn()'s reset
         self._reset_before_rollout = False
+
+    def _setup_learn(self, total_timesteps: int, *args: Any, **kwargs: Any) -> tuple[int, BaseCallback]:
+        total_timesteps, callback = super()._setup_learn(total_timesteps, *args, **kwargs)
+        budget = total_timesteps - self.num_timesteps
+        # Each episode takes at least one step: a batch this large cannot fit the budget
+        for name, size in (("n_episodes", self.n_episodes), ("min_batch_steps", self.min_batch_steps)):
+            if size is not None and size > budget:
+                raise HyperparameterValueError(
+                    f"{name}={size} needs at least {size} env steps per update, more than the {budget} of "
+                    f"total_timesteps: lower {name} or train for longer"
+                )
+        self._warned_over_budget, self._updates_at_start = False, self._n_updates
+        return total_timesteps, callback
 
     def _batch_full(self, n_started: int, n_steps: int) -> bool:
         return (self.n_episodes is None or n_started >= self.n_episodes) and (
             self.min_batch_steps is None or n_steps >= self.min_batch_steps
         )
 
-    def _truncation_values(self, infos: list[dict[str, Any]], dones: np.ndarray) -> np.ndarray:
-        """Values to bootstrap time-limit truncated returns with: none without a critic."""
-        return np.zeros(len(dones))
+    def _bootstrap_truncations(self, rewards: np.ndarray, dones: np.ndarray, infos: list[dict[str, Any]]) -> None:
+        """Add γ·V(final observation) to the reward of time-limit truncated steps: none without a critic."""
+
+    def _finish_rollout(self, rollout_buffer: EpisodeRolloutBuffer, dones: np.ndarray) -> None:
+        """Returns and advantages of the collected batch."""
+        rollout_buffer.compute_returns_and_advantage(last_values=None, dones=dones)
 
     def collect_rollouts(
         self,
@@ -158,7 +223,8 @@ class REINFORCE(PolicyGradientAlgorithm):
     ) -> bool:
         """
         Collect complete episodes with the current policy (see the class docstring for which episodes
-        make up a batch).
+        make up a batch) and fill the ``EpisodeRolloutBuffer``, as SB3's ``collect_rollouts`` fills a
+        ``RolloutBuffer``.
 
         :param env: The training environment
         :param callback: Callback that will be called at each step
@@ -168,7 +234,8 @@ class REINFORCE(PolicyGradientAlgorithm):
         :return: True if the batch was completed, False if a callback stopped training
         """
         assert self._last_obs is not None, "No previous observation was provided"
-        self._set_training_mode(False)
+        # Switch to eval mode (this affects batch norm / dropout)
+        self.policy.set_training_mode(False)
         if self._reset_before_rollout:
             self._last_obs = env.reset()  # type: ignore[assignment]
             self._last_episode_starts = np.ones(env.num_envs, dtype=bool)
@@ -179,7 +246,10 @@ class REINFORCE(PolicyGradientAlgorithm):
 
         callback.on_rollout_start()
 
+        max_episode_steps = self.max_episode_steps or episode_step_limit(env)
+        no_values = th.zeros(env.num_envs)  # neither values nor log-probabilities are needed before train()
         in_batch = np.ones(env.num_envs, dtype=bool)  # the episode each env is running belongs to the batch
+        episode_steps = np.zeros(env.num_envs, dtype=np.int64)
         n_started, n_batch_steps, n_steps = env.num_envs, 0, 0
         while in_batch.any():
             if self.use_sde and self.sde_sample_freq > 0 and n_steps % self.sde_sample_freq == 0:
@@ -197,25 +267,46 @@ class REINFORCE(PolicyGradientAlgorithm):
                 return False
 
             self._update_info_buffer(infos, dones)
+            self._bootstrap_truncations(rewards, dones, infos)
             rollout_buffer.add(
                 self._last_obs,  # type: ignore[arg-type]
                 actions,
                 rewards,
-                dones,
-                self._truncation_values(infos, dones),
-                in_batch,
+                self._last_episode_starts,  # type: ignore[arg-type]
+                no_values,
+                no_values,
+                in_batch=in_batch,
             )
             n_batch_steps += int(in_batch.sum())
             self._last_obs = new_obs  # type: ignore[assignment]
             self._last_episode_starts = dones
 
+            episode_steps = np.where(dones, 0, episode_steps + 1)
+            if (in_batch & (episode_steps >= max_episode_steps)).any():
+                raise RuntimeError(
+                    f"an episode of the batch has run {episode_steps.max()} steps without ending, the most "
+                    f"max_episode_steps={max_episode_steps} allows: {type(self).__name__} trains on complete "
+                    "episodes, so they must end. Wrap the env in gymnasium.wrappers.TimeLimit, or raise "
+                    "max_episode_steps if its episodes are this long."
+                )
             # A new episode joins only while the batch is not full, a rule that cannot look at the episode itself
             ended = dones & in_batch
             if self._batch_full(n_started, n_batch_steps):
                 in_batch &= ~ended
             else:
                 n_started += int(ended.sum())
+                # Only the first batch of learn(): later ones overshoot by less than a batch, as every run's last does
+                first_batch = self._n_updates == self._updates_at_start
+                if first_batch and self.num_timesteps >= self._total_timesteps and not self._warned_over_budget:
+                    self._warned_over_budget = True
+                    warnings.warn(
+                        f"the batch is still filling after total_timesteps={self._total_timesteps} env steps "
+                        f"(n_episodes={self.n_episodes}, min_batch_steps={self.min_batch_steps}): training "
+                        "will overshoot its budget; lower the batch size or train for longer",
+                        stacklevel=2,
+                    )
 
+        self._finish_rollout(rollout_buffer, dones)
         self.logger.record("rollout/batch_episodes", rollout_buffer.n_episodes)
         self.logger.record("rollout/batch_steps", n_batch_steps)
         self.logger.record("rollout/discarded_steps", n_steps * env.num_envs - n_batch_steps)
@@ -225,12 +316,13 @@ class REINFORCE(PolicyGradientAlgorithm):
 
         return True
 
-    def _policy_loss(self, batch: EpisodeBatch, weights: th.Tensor) -> th.Tensor:
-        """Policy-gradient loss plus entropy bonus; logs both."""
+    def _policy_loss(self, rollout_data: DiscountedRolloutBufferSamples) -> th.Tensor:
+        """Policy-gradient loss on the (normalised) advantages Φ_t, plus the entropy bonus; logs both."""
+        weights = rollout_data.advantages
         if self.discount_state_weighting:
-            weights = weights * batch.discounts
-        distribution = self.policy.get_distribution(batch.observations)
-        log_prob = distribution.log_prob(batch.actions)
+            weights = weights * rollout_data.discounts
+        distribution = self.policy.get_distribution(rollout_data.observations)
+        log_prob = distribution.log_prob(self._buffer_actions(rollout_data.actions))
         policy_loss = -(weights * log_prob).mean()
 
         entropy = distribution.entropy()
@@ -241,21 +333,27 @@ class REINFORCE(PolicyGradientAlgorithm):
         self.logger.record("train/entropy_loss", entropy_loss.item())
         return policy_loss + self.ent_coef * entropy_loss
 
+    def _batch_mean(self, loss: Any) -> Iterable[th.Tensor]:
+        """
+        ``loss(minibatch)`` for each minibatch of ``batch_size``, weighted by its share of the batch: their
+        gradients add up to the gradient of the whole batch's mean loss.
+        """
+        n_steps = self.rollout_buffer.n_steps
+        for rollout_data in self.rollout_buffer.get(self.batch_size):
+            yield loss(rollout_data) * (len(rollout_data.advantages) / n_steps)
+
     def train(self) -> None:
         """
         Update the policy with one gradient step on the collected episodes.
         """
         # Switch to train mode (this affects batch norm / dropout)
-        self._set_training_mode(True)
+        self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
 
-        batch = self.rollout_buffer.get()
-        returns = batch.returns if self.reward_to_go else batch.episode_returns
-        self.logger.record("train/return_mean", returns.mean().item())
-        self.logger.record("train/return_std", returns.std(correction=0).item())
+        self.logger.record("train/return_mean", float(self.rollout_buffer.returns[self.rollout_buffer.in_batch].mean()))
         if self.normalize_returns:
-            returns = normalize(returns)
-        self._gradient_step(self._policy_loss(batch, returns))
+            self.rollout_buffer.normalize_advantages()
+        self._gradient_step(self._batch_mean(self._policy_loss))
 
         self._record_update()
 

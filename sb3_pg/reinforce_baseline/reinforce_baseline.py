@@ -1,15 +1,16 @@
-from typing import Any, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
 import torch as th
-from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import explained_variance
+from stable_baselines3.common.utils import explained_variance, obs_as_tensor
 from torch.nn import functional as F
 
-from sb3_pg.common.base import check_learning_rate, check_positive_int
-from sb3_pg.common.estimators import normalize
+from sb3_pg.common.base import check_bool, check_learning_rate, check_positive_int
+from sb3_pg.common.buffers import DiscountedRolloutBufferSamples, EpisodeRolloutBuffer
 from sb3_pg.reinforce.reinforce import REINFORCE
+from sb3_pg.reinforce_baseline.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
 
 SelfREINFORCEBaseline = TypeVar("SelfREINFORCEBaseline", bound="REINFORCEBaseline")
 
@@ -24,8 +25,8 @@ class REINFORCEBaseline(REINFORCE):
     full-batch gradient steps at ``critic_learning_rate``. Batches are made of complete episodes as in
     :class:`~sb3_pg.REINFORCE`.
 
-    Actor and critic have separate networks by default (``share_features_extractor=False``; the MLP
-    layers are never shared in SB3) and separate learning rates. A features extractor shared anyway
+    Actor and critic have separate networks by default (the policies' ``share_features_extractor`` defaults
+    to False; the MLP layers are never shared in SB3) and separate learning rates. A features extractor shared anyway
     (``share_features_extractor=True``) belongs to the actor's parameter group: both losses train it,
     at the actor's learning rate.
 
@@ -43,6 +44,9 @@ class REINFORCEBaseline(REINFORCE):
     :param n_episodes: Minimum number of episodes per update (``None``: no minimum)
     :param min_batch_steps: Minimum number of env steps, summed over envs, per update (``None``: no minimum).
         At least one of ``n_episodes`` and ``min_batch_steps`` must be set.
+    :param batch_size: Minibatch size for the gradient computations (``None``: the whole batch at once); each
+        actor and critic step is still one step on the whole batch's mean loss (see :class:`~sb3_pg.REINFORCE`)
+    :param max_episode_steps: Longest episode allowed in a batch (see :class:`~sb3_pg.REINFORCE`)
     :param gamma: Discount factor
     :param reward_to_go: Advantage from the reward-to-go, G_t − V(s_t) (True), or from the whole
         episode's return, G_0 − V(s_t) (False). The critic always regresses on G_t.
@@ -58,6 +62,8 @@ class REINFORCEBaseline(REINFORCE):
         instead of action noise exploration (default: False)
     :param sde_sample_freq: Sample a new noise matrix every n steps when using gSDE
         Default: -1 (only sample at the beginning of the rollout)
+    :param rollout_buffer_class: Rollout buffer class to use (see :class:`~sb3_pg.REINFORCE`)
+    :param rollout_buffer_kwargs: Keyword arguments to pass to the rollout buffer on creation
     :param stats_window_size: Window size for the rollout logging, specifying the number of episodes to average
         the reported success rate, mean episode length, and mean reward over
     :param tensorboard_log: the log location for tensorboard (if None, no logging)
@@ -70,6 +76,12 @@ class REINFORCEBaseline(REINFORCE):
     :param _init_setup_model: Whether or not to build the network at the creation of the instance
     """
 
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+
     def __init__(
         self,
         policy: str | type[ActorCriticPolicy],
@@ -79,6 +91,8 @@ class REINFORCEBaseline(REINFORCE):
         n_critic_steps: int = 5,
         n_episodes: int | None = 8,
         min_batch_steps: int | None = None,
+        batch_size: int | None = None,
+        max_episode_steps: int | None = None,
         gamma: float = 0.99,
         reward_to_go: bool = True,
         normalize_advantage: bool = True,
@@ -88,6 +102,8 @@ class REINFORCEBaseline(REINFORCE):
         max_grad_norm: float | None = 0.5,
         use_sde: bool = False,
         sde_sample_freq: int = -1,
+        rollout_buffer_class: type[EpisodeRolloutBuffer] | None = None,
+        rollout_buffer_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
         policy_kwargs: dict[str, Any] | None = None,
@@ -96,18 +112,18 @@ class REINFORCEBaseline(REINFORCE):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ):
-        check_learning_rate("critic_learning_rate", critic_learning_rate)
-        check_positive_int("n_critic_steps", n_critic_steps)
-        self.n_critic_steps = n_critic_steps
-        self.bootstrap_truncated = bootstrap_truncated
-        self.normalize_advantage = normalize_advantage
-        policy_kwargs = {"share_features_extractor": False, **(policy_kwargs or {})}
+        critic_learning_rate = check_learning_rate("critic_learning_rate", critic_learning_rate)
+        self.n_critic_steps = check_positive_int("n_critic_steps", n_critic_steps)
+        self.bootstrap_truncated = check_bool("bootstrap_truncated", bootstrap_truncated)
+        self.normalize_advantage = check_bool("normalize_advantage", normalize_advantage)
         super().__init__(
             policy,
             env,
             learning_rate=learning_rate,
             n_episodes=n_episodes,
             min_batch_steps=min_batch_steps,
+            batch_size=batch_size,
+            max_episode_steps=max_episode_steps,
             gamma=gamma,
             reward_to_go=reward_to_go,
             discount_state_weighting=discount_state_weighting,
@@ -115,6 +131,8 @@ class REINFORCEBaseline(REINFORCE):
             max_grad_norm=max_grad_norm,
             use_sde=use_sde,
             sde_sample_freq=sde_sample_freq,
+            rollout_buffer_class=rollout_buffer_class,
+            rollout_buffer_kwargs=rollout_buffer_kwargs,
             stats_window_size=stats_window_size,
             tensorboard_log=tensorboard_log,
             policy_kwargs=policy_kwargs,
@@ -128,20 +146,33 @@ class REINFORCEBaseline(REINFORCE):
         if _init_setup_model:
             self._setup_model()
 
-    def _truncation_values(self, infos: list[dict[str, Any]], dones: np.ndarray) -> np.ndarray:
-        values = np.zeros(len(dones))
+    def _bootstrap_truncations(self, rewards: np.ndarray, dones: np.ndarray, infos: list[dict[str, Any]]) -> None:
+        # As SB3's collect_rollouts does (GitHub issue #633): a time limit cut the episode, the state has a future
         if not self.bootstrap_truncated:
-            return values
+            return
         for idx, done in enumerate(dones):
             if (
                 done
-                and infos[idx].get("TimeLimit.truncated", False)
                 and infos[idx].get("terminal_observation") is not None
+                and infos[idx].get("TimeLimit.truncated", False)
             ):
                 terminal_obs = self.policy.obs_to_tensor(infos[idx]["terminal_observation"])[0]
                 with th.no_grad():
-                    values[idx] = self.policy.predict_values(terminal_obs).item()  # type: ignore[arg-type]
-        return values
+                    terminal_value = self.policy.predict_values(terminal_obs)[0]  # type: ignore[arg-type]
+                rewards[idx] += self.gamma * terminal_value.item()
+
+    def _finish_rollout(self, rollout_buffer: EpisodeRolloutBuffer, dones: np.ndarray) -> None:
+        # The baseline V(s_t): the critic as it is before this batch's update, in one pass over the batch
+        with th.no_grad():
+            observations = obs_as_tensor(rollout_buffer.observations_so_far(), self.device)  # type: ignore[arg-type]
+            values = self.policy.predict_values(observations).cpu().numpy()  # type: ignore[arg-type]
+        rollout_buffer.values[: rollout_buffer.pos] = values.reshape(rollout_buffer.pos, rollout_buffer.n_envs)
+        super()._finish_rollout(rollout_buffer, dones)
+
+    def _value_loss(self, rollout_data: DiscountedRolloutBufferSamples) -> th.Tensor:
+        value_loss = F.mse_loss(self.policy.predict_values(rollout_data.observations).flatten(), rollout_data.returns)
+        self.logger.record("train/value_loss", value_loss.item())
+        return value_loss
 
     def train(self) -> None:
         """
@@ -149,30 +180,22 @@ class REINFORCEBaseline(REINFORCE):
         the critic's regression on the returns.
         """
         # Switch to train mode (this affects batch norm / dropout)
-        self._set_training_mode(True)
+        self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
 
-        batch = self.rollout_buffer.get()
-        returns = batch.returns if self.reward_to_go else batch.episode_returns
-        with th.no_grad():
-            values = self.policy.predict_values(batch.observations).flatten()
-        # V is detached: the actor's loss must not move the critic
-        advantages = returns - values
-        self.logger.record("train/return_mean", batch.returns.mean().item())
-        self.logger.record("train/advantage_std", advantages.std(correction=0).item())
+        buffer = self.rollout_buffer
+        returns, values = buffer.returns[buffer.in_batch], buffer.values[buffer.in_batch]
+        self.logger.record("train/return_mean", float(returns.mean()))
+        self.logger.record("train/advantage_std", float(buffer.advantages[buffer.in_batch].std()))
+        self.logger.record("train/explained_variance", explained_variance(values, returns))
         if self.normalize_advantage:
-            advantages = normalize(advantages)
-        self._gradient_step(self._policy_loss(batch, advantages))
-
+            buffer.normalize_advantages()
+        # The advantages' V(s_t) is detached (computed before the update): the actor's loss never moves the critic
+        self._gradient_step(self._batch_mean(self._policy_loss))
         for _ in range(self.n_critic_steps):
-            value_loss = F.mse_loss(self.policy.predict_values(batch.observations).flatten(), batch.returns)
-            self._gradient_step(value_loss)
+            self._gradient_step(self._batch_mean(self._value_loss))
 
         self._record_update()
-        self.logger.record("train/value_loss", value_loss.item())
-        self.logger.record(
-            "train/explained_variance", explained_variance(values.cpu().numpy(), batch.returns.cpu().numpy())
-        )
 
     def learn(
         self,

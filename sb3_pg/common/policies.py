@@ -1,0 +1,149 @@
+"""
+SB3's actor-critic policies as the sb3-pg algorithms use them (in the way sb3-contrib's policies extend
+SB3's): whether the actor and the critic share a features extractor is a default of the policy class
+(separate for the algorithms that train a critic) and is stored with the policy, so that a policy saved
+alone, or a model loaded with its ``policy_kwargs``, comes back exactly as it was built.
+"""
+
+import math
+from typing import Any
+
+import torch as th
+from stable_baselines3.common import policies
+from stable_baselines3.common.distributions import CategoricalDistribution, DiagGaussianDistribution
+from stable_baselines3.common.type_aliases import PyTorchObs
+
+
+def check_finite_observation(obs: PyTorchObs) -> None:
+    """A NaN or inf observation fails deep inside torch's distributions: name it here instead (one fused check)."""
+    tensors = obs.values() if isinstance(obs, dict) else (obs,)
+    for tensor in tensors:
+        if tensor.is_floating_point() and not th.isfinite(tensor).all():
+            raise ValueError("the environment returned a non-finite observation (NaN or inf): refusing to act on it")
+
+
+class PolicyGradientPolicyMixin:
+    """Mixed into SB3's ``ActorCriticPolicy`` classes; ``SHARE_FEATURES_EXTRACTOR`` is the class's default."""
+
+    SHARE_FEATURES_EXTRACTOR = True
+    share_features_extractor: bool
+    training: bool
+
+    def __init__(self, *args, share_features_extractor: bool | None = None, **kwargs):  # type: ignore[no-untyped-def]
+        if share_features_extractor is None:
+            share_features_extractor = self.SHARE_FEATURES_EXTRACTOR
+        super().__init__(*args, share_features_extractor=share_features_extractor, **kwargs)  # type: ignore[call-arg]
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        # SB3 leaves it out, so that a policy saved alone would come back with one shared extractor
+        data = super()._get_constructor_parameters()  # type: ignore[misc]
+        data["share_features_extractor"] = self.share_features_extractor
+        return data
+
+    # A NaN or inf observation is named where observations come in (rollouts, predict), rather than failing
+    # inside torch's distributions; training reads the same observations from the buffer, already checked
+    def forward(self, obs: th.Tensor, deterministic: bool = False) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+        """SB3's ``forward`` (actions, values, log-probabilities), drawing as :meth:`sample_actions` does."""
+        check_finite_observation(obs)
+        if not self._draws_directly():
+            return super().forward(obs, deterministic)  # type: ignore[misc]
+        features = self.extract_features(obs)  # type: ignore[attr-defined]
+        if self.share_features_extractor:
+            latent_pi, latent_vf = self.mlp_extractor(features)  # type: ignore[attr-defined]
+        else:
+            latent_pi = self.mlp_extractor.forward_actor(features[0])  # type: ignore[attr-defined]
+            latent_vf = self.mlp_extractor.forward_critic(features[1])  # type: ignore[attr-defined]
+        actions, log_prob = self._draw(self.action_net(latent_pi), deterministic)  # type: ignore[attr-defined]
+        return actions, self.value_net(latent_vf), log_prob  # type: ignore[attr-defined]
+
+    def sample_actions(self, obs: PyTorchObs) -> th.Tensor:
+        """
+        Actions of the stochastic policy, from the actor alone, as ``get_distribution(obs).get_actions()``
+        draws them (the same arithmetic and the same random numbers) but without building a torch
+        ``Distribution``: its construction (argument validation, Python bookkeeping) took a quarter of
+        REINFORCE's rollout time on CartPole. Other distributions go through SB3.
+        """
+        check_finite_observation(obs)
+        if not self._draws_directly():
+            return self.get_distribution(obs).get_actions().reshape((-1, *self.action_space.shape))  # type: ignore[attr-defined]
+        features = policies.BasePolicy.extract_features(self, obs, self.pi_features_extractor)  # type: ignore[arg-type, attr-defined]
+        return self._draw(self.action_net(self.mlp_extractor.forward_actor(features)), False)[0]  # type: ignore[attr-defined]
+
+    def _draws_directly(self) -> bool:
+        return type(self.action_dist) in (CategoricalDistribution, DiagGaussianDistribution)  # type: ignore[attr-defined]
+
+    def _draw(self, output: th.Tensor, deterministic: bool) -> tuple[th.Tensor, th.Tensor]:
+        """Actions (in the action space's shape) and their log-probabilities from the action net's output."""
+        if isinstance(self.action_dist, CategoricalDistribution):  # type: ignore[attr-defined]
+            # torch's Categorical: log-probabilities of the normalised logits, one draw with replacement
+            log_probs = output - output.logsumexp(dim=-1, keepdim=True)
+            if deterministic:
+                actions = th.argmax(log_probs, dim=-1)
+            else:
+                actions = th.multinomial(th.softmax(log_probs, dim=-1), 1, True).squeeze(-1)
+            log_prob = log_probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+        else:
+            # torch's Normal: rsample is loc + standard normal noise * scale; log_prob as torch computes it
+            log_std = th.ones_like(output) * self.log_std  # type: ignore[attr-defined]
+            actions = output if deterministic else output + th.empty_like(output).normal_() * log_std.exp()
+            log_prob = (
+                -((actions - output) ** 2) / (2 * log_std.exp() ** 2) - log_std - math.log(math.sqrt(2 * math.pi))
+            ).sum(dim=-1)
+        # SB3's shape (a Box of more than one dimension), before the actions are clipped to its bounds
+        return actions.reshape((-1, *self.action_space.shape)), log_prob  # type: ignore[attr-defined]
+
+    def _predict(self, observation: PyTorchObs, deterministic: bool = False) -> th.Tensor:
+        check_finite_observation(observation)
+        return super()._predict(observation, deterministic)  # type: ignore[misc]
+
+    def predict_values(self, obs: PyTorchObs) -> th.Tensor:
+        check_finite_observation(obs)
+        return super().predict_values(obs)  # type: ignore[misc]
+
+    def set_training_mode(self, mode: bool) -> None:
+        """
+        SB3's switch, for less: one-step actor-critic switches twice per env step, and ``nn.Module.train``'s
+        walk of the module tree took 10% of the step. Where no module overrides ``train()``, setting each
+        module's flag directly does the same.
+        """
+        if self.training == mode:
+            return
+        modules = self.__dict__.get("_all_modules")
+        if modules is None:  # the module tree is fixed once the policy is built
+            modules = self.__dict__["_all_modules"] = list(self.modules())
+            self.__dict__["_plain_train"] = all(type(m).train is th.nn.Module.train for m in modules)
+        if not self.__dict__["_plain_train"]:
+            super().set_training_mode(mode)  # type: ignore[misc]
+            return
+        for module in modules:
+            module.__dict__["training"] = mode
+
+
+class ActorCriticPolicy(PolicyGradientPolicyMixin, policies.ActorCriticPolicy):
+    """SB3's ``ActorCriticPolicy`` (one features extractor for actor and critic by default)."""
+
+
+class ActorCriticCnnPolicy(PolicyGradientPolicyMixin, policies.ActorCriticCnnPolicy):
+    """SB3's ``ActorCriticCnnPolicy`` (one features extractor for actor and critic by default)."""
+
+
+class MultiInputActorCriticPolicy(PolicyGradientPolicyMixin, policies.MultiInputActorCriticPolicy):
+    """SB3's ``MultiInputActorCriticPolicy`` (one features extractor for actor and critic by default)."""
+
+
+class SeparateActorCriticPolicy(ActorCriticPolicy):
+    """:class:`ActorCriticPolicy` with separate actor and critic features extractors by default."""
+
+    SHARE_FEATURES_EXTRACTOR = False
+
+
+class SeparateActorCriticCnnPolicy(ActorCriticCnnPolicy):
+    """:class:`ActorCriticCnnPolicy` with separate actor and critic features extractors by default."""
+
+    SHARE_FEATURES_EXTRACTOR = False
+
+
+class SeparateMultiInputActorCriticPolicy(MultiInputActorCriticPolicy):
+    """:class:`MultiInputActorCriticPolicy` with separate actor and critic features extractors by default."""
+
+    SHARE_FEATURES_EXTRACTOR = False
