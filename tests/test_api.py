@@ -121,6 +121,16 @@ def test_rollout_actions_are_sb3s_draws(env_fn, share_features_extractor):
             sb3 = ActorCriticPolicy.forward(policy, obs, deterministic)
             for a, b in zip(ours, sb3, strict=True):
                 th.testing.assert_close(a, b)
+    # SB3's evaluate_actions, which train() calls: values, log-probabilities, entropy and their gradients
+    actions = th.as_tensor(np.stack([model.action_space.sample() for _ in range(4)])).float()
+    actions = actions.reshape(4, -1)  # as a rollout buffer holds them
+    ours = policy.evaluate_actions(obs, actions)
+    discrete = isinstance(model.action_space, spaces.Discrete)  # A2C passes those flat, as category indices
+    sb3 = ActorCriticPolicy.evaluate_actions(policy, obs, actions.long().flatten() if discrete else actions)
+    for a, b in zip(ours, sb3, strict=True):
+        th.testing.assert_close(a.flatten(), b.flatten())
+    gradients = [th.autograd.grad(sum(t.sum() for t in out), policy.action_net.weight) for out in (ours, sb3)]
+    th.testing.assert_close(*gradients)
     assert drawn.dtype == expected.dtype
     assert th.equal(drawn.reshape(expected.shape), expected)
     assert len(th.unique(drawn)) > 1  # actually random

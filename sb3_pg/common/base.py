@@ -190,12 +190,12 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
         :return: the actions as sampled (to score), and as sent to the env (clipped to, or rescaled
             into, the bounds of a Box action space)
         """
+        check_finite_observation(obs)
         obs_tensor = obs_as_tensor(obs, self.device)
         with th.no_grad():
             if isinstance(self.policy, PolicyGradientPolicyMixin):
                 actions = self.policy.sample_actions(obs_tensor)
             else:  # a user's policy class: SB3's own draw
-                check_finite_observation(obs_tensor)
                 actions = self.policy.get_distribution(obs_tensor).get_actions()
         actions = actions.cpu().numpy().reshape((-1, *self.action_space.shape))
         return actions, env_actions(self.policy, self.action_space, actions)

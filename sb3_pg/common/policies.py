@@ -8,17 +8,21 @@ alone, or a model loaded with its ``policy_kwargs``, comes back exactly as it wa
 import math
 from typing import Any
 
+import numpy as np
 import torch as th
 from stable_baselines3.common import policies
 from stable_baselines3.common.distributions import CategoricalDistribution, DiagGaussianDistribution
 from stable_baselines3.common.type_aliases import PyTorchObs
 
 
-def check_finite_observation(obs: PyTorchObs) -> None:
+def check_finite_observation(obs: PyTorchObs | np.ndarray | dict[str, np.ndarray]) -> None:
     """A NaN or inf observation fails deep inside torch's distributions: name it here instead (one fused check)."""
-    tensors = obs.values() if isinstance(obs, dict) else (obs,)
-    for tensor in tensors:
-        if tensor.is_floating_point() and not th.isfinite(tensor).all():
+    for array in obs.values() if isinstance(obs, dict) else (obs,):
+        if isinstance(array, th.Tensor):
+            finite = not array.is_floating_point() or bool(th.isfinite(array).all())
+        else:  # a numpy check is a few times cheaper than torch's on a rollout's small arrays
+            finite = array.dtype.kind != "f" or bool(np.isfinite(array).all())
+        if not finite:
             raise ValueError("the environment returned a non-finite observation (NaN or inf): refusing to act on it")
 
 
@@ -47,32 +51,60 @@ class PolicyGradientPolicyMixin:
         check_finite_observation(obs)
         if not self._draws_directly():
             return super().forward(obs, deterministic)  # type: ignore[misc]
+        output, values = self._latent_outputs(obs)
+        actions, log_prob = self._draw(output, deterministic)
+        return actions, values, log_prob  # type: ignore[return-value]
+
+    def evaluate_actions(self, obs: PyTorchObs, actions: th.Tensor) -> tuple[th.Tensor, th.Tensor, th.Tensor | None]:
+        """SB3's ``evaluate_actions`` (values, log-probabilities, entropy), computed as torch's distributions do."""
+        if not self._draws_directly():
+            return super().evaluate_actions(obs, actions)  # type: ignore[misc]
+        output, values = self._latent_outputs(obs)
+        if isinstance(self.action_dist, CategoricalDistribution):  # type: ignore[attr-defined]
+            log_probs = output - output.logsumexp(dim=-1, keepdim=True)
+            log_prob = log_probs.gather(-1, actions.long().reshape(-1, 1)).squeeze(-1)
+            entropy = -(log_probs.clamp(min=th.finfo(log_probs.dtype).min) * log_probs.exp()).sum(-1)
+            return values, log_prob, entropy
+        log_std = th.ones_like(output) * self.log_std  # type: ignore[attr-defined]
+        entropy = (0.5 + 0.5 * math.log(2 * math.pi) + log_std).sum(dim=-1)
+        return values, self._gaussian_log_prob(actions.reshape(output.shape), output, log_std), entropy
+
+    def _latent_outputs(self, obs: PyTorchObs) -> tuple[th.Tensor, th.Tensor]:
+        """The action net's output (logits or mean) and the values, as in SB3's ``forward``."""
         features = self.extract_features(obs)  # type: ignore[attr-defined]
         if self.share_features_extractor:
             latent_pi, latent_vf = self.mlp_extractor(features)  # type: ignore[attr-defined]
         else:
             latent_pi = self.mlp_extractor.forward_actor(features[0])  # type: ignore[attr-defined]
             latent_vf = self.mlp_extractor.forward_critic(features[1])  # type: ignore[attr-defined]
-        actions, log_prob = self._draw(self.action_net(latent_pi), deterministic)  # type: ignore[attr-defined]
-        return actions, self.value_net(latent_vf), log_prob  # type: ignore[attr-defined]
+        return self.action_net(latent_pi), self.value_net(latent_vf)  # type: ignore[attr-defined]
 
     def sample_actions(self, obs: PyTorchObs) -> th.Tensor:
         """
         Actions of the stochastic policy, from the actor alone, as ``get_distribution(obs).get_actions()``
         draws them (the same arithmetic and the same random numbers) but without building a torch
         ``Distribution``: its construction (argument validation, Python bookkeeping) took a quarter of
-        REINFORCE's rollout time on CartPole. Other distributions go through SB3.
+        REINFORCE's rollout time on CartPole. Other distributions go through SB3. The caller checks that the
+        observations are finite (:func:`check_finite_observation`).
         """
-        check_finite_observation(obs)
         if not self._draws_directly():
             return self.get_distribution(obs).get_actions().reshape((-1, *self.action_space.shape))  # type: ignore[attr-defined]
         features = policies.BasePolicy.extract_features(self, obs, self.pi_features_extractor)  # type: ignore[arg-type, attr-defined]
-        return self._draw(self.action_net(self.mlp_extractor.forward_actor(features)), False)[0]  # type: ignore[attr-defined]
+        output = self.action_net(self.mlp_extractor.forward_actor(features))  # type: ignore[attr-defined]
+        return self._draw(output, deterministic=False, with_log_prob=False)[0]
+
+    @staticmethod
+    def _gaussian_log_prob(actions: th.Tensor, mean: th.Tensor, log_std: th.Tensor) -> th.Tensor:
+        """torch's ``Normal(mean, exp(log_std)).log_prob``, summed over the action's dimensions as SB3 does."""
+        variance = log_std.exp() ** 2
+        return (-((actions - mean) ** 2) / (2 * variance) - log_std - math.log(math.sqrt(2 * math.pi))).sum(dim=-1)
 
     def _draws_directly(self) -> bool:
         return type(self.action_dist) in (CategoricalDistribution, DiagGaussianDistribution)  # type: ignore[attr-defined]
 
-    def _draw(self, output: th.Tensor, deterministic: bool) -> tuple[th.Tensor, th.Tensor]:
+    def _draw(
+        self, output: th.Tensor, deterministic: bool, with_log_prob: bool = True
+    ) -> tuple[th.Tensor, th.Tensor | None]:
         """Actions (in the action space's shape) and their log-probabilities from the action net's output."""
         if isinstance(self.action_dist, CategoricalDistribution):  # type: ignore[attr-defined]
             # torch's Categorical: log-probabilities of the normalised logits, one draw with replacement
@@ -81,14 +113,12 @@ class PolicyGradientPolicyMixin:
                 actions = th.argmax(log_probs, dim=-1)
             else:
                 actions = th.multinomial(th.softmax(log_probs, dim=-1), 1, True).squeeze(-1)
-            log_prob = log_probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1)
+            log_prob = log_probs.gather(-1, actions.unsqueeze(-1)).squeeze(-1) if with_log_prob else None
         else:
-            # torch's Normal: rsample is loc + standard normal noise * scale; log_prob as torch computes it
+            # torch's Normal: rsample is loc + standard normal noise * scale
             log_std = th.ones_like(output) * self.log_std  # type: ignore[attr-defined]
             actions = output if deterministic else output + th.empty_like(output).normal_() * log_std.exp()
-            log_prob = (
-                -((actions - output) ** 2) / (2 * log_std.exp() ** 2) - log_std - math.log(math.sqrt(2 * math.pi))
-            ).sum(dim=-1)
+            log_prob = self._gaussian_log_prob(actions, output, log_std) if with_log_prob else None
         # SB3's shape (a Box of more than one dimension), before the actions are clipped to its bounds
         return actions.reshape((-1, *self.action_space.shape)), log_prob  # type: ignore[attr-defined]
 

@@ -249,9 +249,11 @@ class REINFORCE(PolicyGradientAlgorithm):
         max_episode_steps = self.max_episode_steps or episode_step_limit(env)
         no_values = th.zeros(env.num_envs)  # neither values nor log-probabilities are needed before train()
         in_batch = np.ones(env.num_envs, dtype=bool)  # the episode each env is running belongs to the batch
-        episode_steps = np.zeros(env.num_envs, dtype=np.int64)
+        # The batch's bookkeeping changes only when an episode ends: per step, a few integer operations
+        started = np.zeros(env.num_envs, dtype=np.int64)  # the VecEnv step after which each env's episode began
+        oldest, n_in_batch = 0, env.num_envs  # the oldest running episode of the batch; envs running one
         n_started, n_batch_steps, n_steps = env.num_envs, 0, 0
-        while in_batch.any():
+        while n_in_batch:
             if self.use_sde and self.sde_sample_freq > 0 and n_steps % self.sde_sample_freq == 0:
                 self.policy.reset_noise(env.num_envs)
 
@@ -277,34 +279,28 @@ class REINFORCE(PolicyGradientAlgorithm):
                 no_values,
                 in_batch=in_batch,
             )
-            n_batch_steps += int(in_batch.sum())
+            n_batch_steps += n_in_batch
             self._last_obs = new_obs  # type: ignore[assignment]
             self._last_episode_starts = dones
 
-            episode_steps = np.where(dones, 0, episode_steps + 1)
-            if (in_batch & (episode_steps >= max_episode_steps)).any():
+            if dones.any():
+                started[dones] = n_steps
+                # A new episode joins only while the batch is not full, a rule that cannot look at the episode
+                ended = dones & in_batch
+                if self._batch_full(n_started, n_batch_steps):
+                    in_batch &= ~ended
+                else:
+                    n_started += int(ended.sum())
+                    self._warn_if_over_budget()
+                n_in_batch = int(in_batch.sum())
+                oldest = int(started[in_batch].min()) if n_in_batch else n_steps
+            if n_steps - oldest >= max_episode_steps:
                 raise RuntimeError(
-                    f"an episode of the batch has run {episode_steps.max()} steps without ending, the most "
+                    f"an episode of the batch has run {n_steps - oldest} steps without ending, the most "
                     f"max_episode_steps={max_episode_steps} allows: {type(self).__name__} trains on complete "
                     "episodes, so they must end. Wrap the env in gymnasium.wrappers.TimeLimit, or raise "
                     "max_episode_steps if its episodes are this long."
                 )
-            # A new episode joins only while the batch is not full, a rule that cannot look at the episode itself
-            ended = dones & in_batch
-            if self._batch_full(n_started, n_batch_steps):
-                in_batch &= ~ended
-            else:
-                n_started += int(ended.sum())
-                # Only the first batch of learn(): later ones overshoot by less than a batch, as every run's last does
-                first_batch = self._n_updates == self._updates_at_start
-                if first_batch and self.num_timesteps >= self._total_timesteps and not self._warned_over_budget:
-                    self._warned_over_budget = True
-                    warnings.warn(
-                        f"the batch is still filling after total_timesteps={self._total_timesteps} env steps "
-                        f"(n_episodes={self.n_episodes}, min_batch_steps={self.min_batch_steps}): training "
-                        "will overshoot its budget; lower the batch size or train for longer",
-                        stacklevel=2,
-                    )
 
         self._finish_rollout(rollout_buffer, dones)
         self.logger.record("rollout/batch_episodes", rollout_buffer.n_episodes)
@@ -315,6 +311,19 @@ class REINFORCE(PolicyGradientAlgorithm):
         callback.on_rollout_end()
 
         return True
+
+    def _warn_if_over_budget(self) -> None:
+        """Warn once if the first batch of learn() is still filling when total_timesteps is spent."""
+        # Later batches overshoot by less than a batch, as every run's last one does
+        first_batch = self._n_updates == self._updates_at_start
+        if first_batch and self.num_timesteps >= self._total_timesteps and not self._warned_over_budget:
+            self._warned_over_budget = True
+            warnings.warn(
+                f"the batch is still filling after total_timesteps={self._total_timesteps} env steps "
+                f"(n_episodes={self.n_episodes}, min_batch_steps={self.min_batch_steps}): training "
+                "will overshoot its budget; lower the batch size or train for longer",
+                stacklevel=3,
+            )
 
     def _policy_loss(self, rollout_data: DiscountedRolloutBufferSamples) -> th.Tensor:
         """Policy-gradient loss on the (normalised) advantages Φ_t, plus the entropy bonus; logs both."""
