@@ -67,3 +67,5 @@ def test_normalize():
     assert y.mean().abs() < 1e-6
     assert y.std(correction=0) == pytest.approx(1.0, abs=1e-6)
     assert estimators.normalize(th.tensor([5.0])).item() == 0.0
+    # numpy arrays too (the buffers'), with the same population std
+    np.testing.assert_allclose(estimators.normalize(x.numpy()), y.numpy(), rtol=1e-6)

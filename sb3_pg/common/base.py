@@ -6,6 +6,7 @@ from typing import Any
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
@@ -142,6 +143,24 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
             )
         if _init_setup_model:
             self._setup_model()
+
+    def _choose_rollout_buffer(
+        self, buffer_class: type[RolloutBuffer], dict_buffer_class: type[RolloutBuffer], required: type, **kwargs: Any
+    ) -> None:
+        """
+        Before SB3's ``_setup_model``: the algorithm's buffer class unless the user chose one (its ``Dict``
+        version for Dict observations, as SB3 does), checked to provide what the algorithm needs, and the
+        algorithm's buffer arguments under the user's ``rollout_buffer_kwargs``.
+        """
+        if self.rollout_buffer_class is None:
+            dict_obs = isinstance(self.observation_space, spaces.Dict)
+            self.rollout_buffer_class = dict_buffer_class if dict_obs else buffer_class
+        if not issubclass(self.rollout_buffer_class, required):
+            raise HyperparameterTypeError(
+                f"rollout_buffer_class must be a {required.__name__} subclass such as {buffer_class.__name__} "
+                f"({type(self).__name__} needs what it adds to SB3's buffer), got {self.rollout_buffer_class.__name__}"
+            )
+        self.rollout_buffer_kwargs = {**kwargs, **self.rollout_buffer_kwargs}
 
     def _setup_model(self) -> None:
         super()._setup_model()

@@ -34,7 +34,18 @@ def check_finite_rewards(rewards: np.ndarray) -> None:
         raise ValueError("the environment returned a non-finite reward (NaN or inf): refusing to train on it")
 
 
-class EpisodeBufferMixin:
+class DiscountedSamplesMixin:
+    """SB3's samples plus ``discounts``, the weight of each step (mixed into SB3's rollout buffers)."""
+
+    discounts: np.ndarray
+
+    def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> DiscountedRolloutBufferSamples:
+        samples = super()._get_samples(batch_inds, env)  # type: ignore[misc]
+        discounts = self.to_torch(self.discounts[batch_inds].flatten())  # type: ignore[attr-defined]
+        return DiscountedRolloutBufferSamples(*samples, discounts=discounts)
+
+
+class EpisodeBufferMixin(DiscountedSamplesMixin):
     """
     The part of :class:`EpisodeRolloutBuffer` that does not depend on the observation type (mixed into
     SB3's ``RolloutBuffer`` and ``DictRolloutBuffer``).
@@ -55,6 +66,10 @@ class EpisodeBufferMixin:
     reward_to_go: bool
     _ARRAYS = ("actions", "rewards", "returns", "episode_starts", "values", "log_probs", "advantages", "discounts")
     _SAMPLED = ("actions", "values", "log_probs", "advantages", "returns", "discounts")  # flattened by get()
+
+    def __init__(self, *args, reward_to_go: bool = True, **kwargs):  # type: ignore[no-untyped-def]
+        self.reward_to_go = reward_to_go
+        super().__init__(*args, **kwargs)
 
     def reset(self) -> None:
         super().reset()  # type: ignore[misc]
@@ -104,10 +119,10 @@ class EpisodeBufferMixin:
             return {key: flat(obs) for key, obs in self.observations.items()}
         return flat(self.observations)
 
-    def normalize_advantages(self, eps: float = 1e-8) -> None:
+    def normalize_advantages(self) -> None:
         """Standardise the batch's advantages with the whole batch's mean and std (not a minibatch's)."""
-        batch = self.advantages[self._batch_indices if self.generator_ready else self.in_batch]
-        self.advantages = (self.advantages - batch.mean()) / (batch.std() + eps)
+        batch = self._batch_indices if self.generator_ready else self.in_batch
+        self.advantages[batch] = estimators.normalize(self.advantages[batch])
 
     def compute_returns_and_advantage(self, last_values: th.Tensor | None, dones: np.ndarray) -> None:
         """
@@ -153,10 +168,6 @@ class EpisodeBufferMixin:
         for start in range(0, len(indices), batch_size):
             yield self._get_samples(indices[start : start + batch_size])
 
-    def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> DiscountedRolloutBufferSamples:
-        samples = super()._get_samples(batch_inds, env)  # type: ignore[misc]
-        return DiscountedRolloutBufferSamples(*samples, discounts=self.to_torch(self.discounts[batch_inds].flatten()))  # type: ignore[attr-defined]
-
 
 class EpisodeRolloutBuffer(EpisodeBufferMixin, RolloutBuffer):
     """
@@ -175,26 +186,22 @@ class EpisodeRolloutBuffer(EpisodeBufferMixin, RolloutBuffer):
     :param reward_to_go: Weight each step by the reward-to-go G_t (True) or by the whole episode's return G_0
     """
 
-    def __init__(self, *args, reward_to_go: bool = True, **kwargs):  # type: ignore[no-untyped-def]
-        self.reward_to_go = reward_to_go
-        super().__init__(*args, **kwargs)
-
 
 class DictEpisodeRolloutBuffer(EpisodeBufferMixin, DictRolloutBuffer):
     """:class:`EpisodeRolloutBuffer` for ``Dict`` observations (SB3's ``DictRolloutBuffer``); same parameters."""
 
-    def __init__(self, *args, reward_to_go: bool = True, **kwargs):  # type: ignore[no-untyped-def]
-        self.reward_to_go = reward_to_go
-        super().__init__(*args, **kwargs)
 
-
-class OneStepBufferMixin:
+class OneStepBufferMixin(DiscountedSamplesMixin):
     """I = γ^t of each env's current episode, kept across rollouts (mixed into SB3's rollout buffers)."""
 
     n_envs: int
     gamma: float
     episode_starts: np.ndarray
     pos: int
+
+    def __init__(self, *args, discount_state_weighting: bool = True, **kwargs):  # type: ignore[no-untyped-def]
+        self.discount_state_weighting = discount_state_weighting
+        super().__init__(*args, **kwargs)
 
     def reset(self) -> None:
         super().reset()  # type: ignore[misc]
@@ -214,10 +221,6 @@ class OneStepBufferMixin:
             self.discounts = self.swap_and_flatten(self.discounts)  # type: ignore[attr-defined]
         yield from super().get(batch_size)  # type: ignore[misc]
 
-    def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> DiscountedRolloutBufferSamples:
-        samples = super()._get_samples(batch_inds, env)  # type: ignore[misc]
-        return DiscountedRolloutBufferSamples(*samples, discounts=self.to_torch(self.discounts[batch_inds].flatten()))  # type: ignore[attr-defined]
-
 
 class OneStepRolloutBuffer(OneStepBufferMixin, RolloutBuffer):
     """
@@ -235,14 +238,6 @@ class OneStepRolloutBuffer(OneStepBufferMixin, RolloutBuffer):
     :param discount_state_weighting: Whether ``discounts`` is γ^t (True) or 1 (False)
     """
 
-    def __init__(self, *args, discount_state_weighting: bool = True, **kwargs):  # type: ignore[no-untyped-def]
-        self.discount_state_weighting = discount_state_weighting
-        super().__init__(*args, **kwargs)
-
 
 class DictOneStepRolloutBuffer(OneStepBufferMixin, DictRolloutBuffer):
     """:class:`OneStepRolloutBuffer` for ``Dict`` observations (SB3's ``DictRolloutBuffer``); same parameters."""
-
-    def __init__(self, *args, discount_state_weighting: bool = True, **kwargs):  # type: ignore[no-untyped-def]
-        self.discount_state_weighting = discount_state_weighting
-        super().__init__(*args, **kwargs)

@@ -114,6 +114,7 @@ def gae(deltas: np.ndarray, dones: np.ndarray, gamma: float, gae_lambda: float) 
     return reward_to_go(deltas, dones, gamma * gae_lambda)
 
 
-def normalize(x: th.Tensor, eps: float = 1e-8) -> th.Tensor:
+def normalize(x: np.ndarray | th.Tensor, eps: float = 1e-8) -> np.ndarray | th.Tensor:
     """Per-batch standardisation (x − mean) / (std + eps); population std, so a single sample gives 0."""
-    return (x - x.mean()) / (x.std(correction=0) + eps)
+    std = x.std(correction=0) if isinstance(x, th.Tensor) else x.std()
+    return (x - x.mean()) / (std + eps)

@@ -1,12 +1,10 @@
 from typing import Any, ClassVar, TypeVar
 
 import torch as th
-from gymnasium import spaces
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 
 from sb3_pg.common.base import (
-    HyperparameterTypeError,
     HyperparameterValueError,
     PolicyGradientAlgorithm,
     check_bool,
@@ -130,18 +128,12 @@ class OneStepAC(PolicyGradientAlgorithm):
         )
 
     def _setup_model(self) -> None:
-        if self.rollout_buffer_class is None:
-            dict_obs = isinstance(self.observation_space, spaces.Dict)
-            self.rollout_buffer_class = DictOneStepRolloutBuffer if dict_obs else OneStepRolloutBuffer
-        if not issubclass(self.rollout_buffer_class, OneStepBufferMixin):
-            raise HyperparameterTypeError(
-                f"rollout_buffer_class must keep the I = γ^t factor (a OneStepBufferMixin subclass such as "
-                f"OneStepRolloutBuffer), got {self.rollout_buffer_class.__name__}"
-            )
-        self.rollout_buffer_kwargs = {
-            "discount_state_weighting": self.discount_state_weighting,
-            **self.rollout_buffer_kwargs,
-        }
+        self._choose_rollout_buffer(
+            OneStepRolloutBuffer,
+            DictOneStepRolloutBuffer,
+            OneStepBufferMixin,
+            discount_state_weighting=self.discount_state_weighting,
+        )
         super()._setup_model()
         if self.n_envs == 1 and any(isinstance(m, th.nn.modules.batchnorm._BatchNorm) for m in self.policy.modules()):
             raise HyperparameterValueError(

@@ -4,14 +4,12 @@ from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
 import torch as th
-from gymnasium import spaces
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_pg.common.base import (
-    HyperparameterTypeError,
     HyperparameterValueError,
     PolicyGradientAlgorithm,
     check_bool,
@@ -176,15 +174,9 @@ class REINFORCE(PolicyGradientAlgorithm):
         )
 
     def _setup_model(self) -> None:
-        if self.rollout_buffer_class is None:
-            dict_obs = isinstance(self.observation_space, spaces.Dict)
-            self.rollout_buffer_class = DictEpisodeRolloutBuffer if dict_obs else EpisodeRolloutBuffer
-        if not issubclass(self.rollout_buffer_class, EpisodeBufferMixin):
-            raise HyperparameterTypeError(
-                f"rollout_buffer_class must hold complete episodes (an EpisodeBufferMixin subclass such as "
-                f"EpisodeRolloutBuffer), got {self.rollout_buffer_class.__name__}"
-            )
-        self.rollout_buffer_kwargs = {"reward_to_go": self.reward_to_go, **self.rollout_buffer_kwargs}
+        self._choose_rollout_buffer(
+            EpisodeRolloutBuffer, DictEpisodeRolloutBuffer, EpisodeBufferMixin, reward_to_go=self.reward_to_go
+        )
         super()._setup_model()
         # The envs hold the discarded tails of the last batch; the first batch starts from learn()'s reset
         self._reset_before_rollout = False
