@@ -92,6 +92,7 @@ def sample_reinforce_baseline_params(
             "max_grad_norm": trial.suggest_float("max_grad_norm", 0.3, 5.0, log=True),
             "critic_learning_rate": trial.suggest_float("critic_learning_rate", 1e-4, 3e-2, log=True),
             "n_critic_steps": trial.suggest_categorical("n_critic_steps", [1, 5, 10, 20]),
+            "gae_lambda": trial.suggest_categorical("gae_lambda", [0.8, 0.9, 0.95, 0.98, 1.0]),
         }
     )
 

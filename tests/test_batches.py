@@ -130,3 +130,53 @@ def test_nan_reward_is_refused():
     model = REINFORCE("MlpPolicy", DummyVecEnv([lambda: NaNEnv([(3, False)])]), n_episodes=1, seed=0)
     with pytest.raises(ValueError, match="non-finite reward"):
         model.learn(10)
+
+
+@pytest.mark.parametrize("gae_lambda", [1.0, 0.0, 0.5])
+def test_baseline_advantages_by_hand(gae_lambda):
+    """
+    REINFORCEBaseline's advantages for λ = 1 (G_t − V(s_t)), λ = 0 (the TD error δ_t) and λ = 0.5 (the direct
+    sum Σ_l (γλ)^l δ_{t+l}), within each episode, with a linear critic V(o) = w·o + b that the truncated
+    episodes are bootstrapped from.
+    """
+    model = REINFORCEBaseline(
+        "MlpPolicy",
+        make_env(),
+        n_episodes=3,
+        gamma=GAMMA,
+        gae_lambda=gae_lambda,
+        policy_kwargs=dict(net_arch=dict(pi=[8], vf=[])),
+        seed=0,
+    )
+    weights, bias = np.array([0.3, -0.7]), 0.4
+    with th.no_grad():
+        model.policy.value_net.weight.copy_(th.tensor(weights[None], dtype=th.float32))
+        model.policy.value_net.bias.fill_(bias)
+    collect(model)
+    advantages = returns_by_step(model, "advantages")
+
+    def value(episode: int, t: int) -> float:
+        return float(weights @ [episode, t] + bias)
+
+    # (env, episode index within its env's script, length, truncated)
+    for env, episode, length, truncated in [(0, 0, 3, False), (0, 1, 2, True), (1, 0, 6, True)]:
+        rewards = np.arange(1.0, length + 1)  # step t gives t + 1
+        values = [value(episode, t) for t in range(length)]
+        final = value(episode, length) if truncated else 0.0  # V(s_T), or no future after a termination
+        deltas = [rewards[t] + GAMMA * (values[t + 1] if t + 1 < length else final) - values[t] for t in range(length)]
+        for t in range(length):
+            if gae_lambda == 1.0:
+                expected = rtg(rewards, tail=final)[t] - values[t]
+            else:
+                expected = sum((GAMMA * gae_lambda) ** k * deltas[t + k] for k in range(length - t))
+            assert advantages[(env, episode, t)] == pytest.approx(expected, rel=1e-5, abs=1e-5), (env, episode, t)
+    # The critic's target stays the bootstrapped return, whatever λ
+    returns = returns_by_step(model)
+    assert returns[(1, 0, 0)] == pytest.approx(rtg(np.arange(1.0, 7), tail=value(0, 6))[0], rel=1e-6)
+
+
+def test_gae_lambda_needs_the_reward_to_go():
+    with pytest.raises(ValueError, match=r"gae_lambda=0.9.*reward_to_go=True"):
+        REINFORCEBaseline("MlpPolicy", make_env(), gae_lambda=0.9, reward_to_go=False)
+    with pytest.raises(ValueError, match="gae_lambda must be in"):
+        REINFORCEBaseline("MlpPolicy", make_env(), gae_lambda=1.5)

@@ -69,3 +69,19 @@ def test_normalize():
     assert estimators.normalize(th.tensor([5.0])).item() == 0.0
     # numpy arrays too (the buffers'), with the same population std
     np.testing.assert_allclose(estimators.normalize(x.numpy()), y.numpy(), rtol=1e-6)
+
+
+def test_optimal_baseline_leaves_each_episode_out():
+    # Three episodes: steps 0-1, step 2, steps 3-5
+    weights = np.array([1.0, 3.0, 2.0, 0.5, 0.5, 1.0])
+    returns = np.array([4.0, 2.0, 10.0, 1.0, 3.0, 5.0])
+    episodes = np.array([7, 7, 2, 5, 5, 5])
+    baseline = estimators.optimal_baseline(weights, returns, episodes)
+
+    def b(others: list[int]) -> float:
+        return float((weights[others] * returns[others]).sum() / weights[others].sum())
+
+    expected = [b([2, 3, 4, 5])] * 2 + [b([0, 1, 3, 4, 5])] + [b([0, 1, 2])] * 3
+    np.testing.assert_allclose(baseline, expected)
+    # With a single episode there is nothing else to learn b from: no baseline
+    np.testing.assert_array_equal(estimators.optimal_baseline(weights[:2], returns[:2], episodes[:2]), [0.0, 0.0])

@@ -9,6 +9,7 @@ import torch as th
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_pg import REINFORCE, REINFORCEBaseline
+from sb3_pg.common import estimators
 from tests.envs import BanditEnv
 
 REWARDS = np.array([1.0, 2.0, 6.0])
@@ -97,3 +98,87 @@ def test_state_only_baseline_keeps_the_mean_and_lowers_the_variance():
     var_without = np.trace(np.cov(without_baseline.T))
     assert var_with == pytest.approx(np.trace(cov_with) / EPISODES, rel=0.25)
     assert var_with < 0.5 * var_without  # analytically 1.56 vs 7.56 per sample
+
+
+# A non-uniform policy, where the variance-minimising baseline b* differs from the mean reward
+LOGITS = np.array([0.0, 1.0, 2.0])
+
+
+def softmax_scores(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """π, and the score ∇_z log π(a) = e_a − π of each arm (rows)."""
+    pi = np.exp(logits) / np.exp(logits).sum()
+    return pi, np.eye(3) - pi
+
+
+def optimal_model(n_episodes: int = EPISODES) -> REINFORCE:
+    model = bandit_model(REINFORCE, baseline="optimal", normalize_returns=False)
+    model.n_episodes = n_episodes
+    return model
+
+
+def set_logits(model: REINFORCE) -> None:
+    with th.no_grad():
+        model.policy.action_net.weight.zero_()
+        model.policy.action_net.bias.copy_(th.as_tensor(LOGITS))
+
+
+def test_optimal_baseline_matches_the_closed_form():
+    """b* = Σ_a π(a) ‖∇log π(a)‖² r(a) / Σ_a π(a) ‖∇log π(a)‖², measured on a large batch."""
+    pi, scores = softmax_scores(LOGITS)
+    norms = (scores**2).sum(axis=1)
+    analytic = (pi * norms * REWARDS).sum() / (pi * norms).sum()
+    assert abs(analytic - (pi * REWARDS).sum()) > 1.5  # far from the mean reward
+
+    model = optimal_model(n_episodes=4000)
+    set_logits(model)
+    model.collect_rollouts(model.env, model._init_callback(None), model.rollout_buffer)
+    buffer = model.rollout_buffer
+    returns = buffer.advantages[buffer.in_batch].copy()
+    model._subtract_optimal_baseline()
+    baseline = returns - buffer.advantages[buffer.in_batch]
+    assert baseline.mean() == pytest.approx(analytic, rel=0.03)
+    assert baseline.std() < 0.01 * analytic  # leaving one episode out of 4000 barely moves it
+
+
+def test_optimal_baseline_is_unbiased_and_beats_the_mean_reward():
+    """
+    On the same batches: the update with b* (read off the parameters) is the hand computation with analytic
+    scores; it is unbiased; and its variance is measured below the batch-mean baseline's and far below none.
+    """
+    pi, scores = softmax_scores(LOGITS)
+    gradient = (pi * REWARDS) @ scores
+    model = optimal_model()
+    estimates: dict[str, list[np.ndarray]] = {"optimal": [], "batch_mean": [], "none": []}
+    for _ in range(BATCHES):
+        set_logits(model)
+        model.collect_rollouts(model.env, model._init_callback(None), model.rollout_buffer)
+        buffer = model.rollout_buffer
+        arms = buffer.actions[buffer.in_batch][:, 0].astype(int)
+        rewards = REWARDS[arms]
+        n = len(arms)
+        model.train()
+        estimates["optimal"].append((model.policy.action_net.bias.detach().numpy() - LOGITS) / ALPHA)
+        # By hand from the same samples: b* without each sample's own episode (one step each), the mean reward
+        # without it, and no baseline
+        norms = (scores[arms] ** 2).sum(axis=1)
+        b = estimators.optimal_baseline(norms, rewards, np.arange(n))
+        np.testing.assert_allclose(estimates["optimal"][-1], ((rewards - b) @ scores[arms]) / n, rtol=1e-4, atol=1e-5)
+        leave_one_out_mean = (rewards.sum() - rewards) / (n - 1)
+        estimates["batch_mean"].append(((rewards - leave_one_out_mean) @ scores[arms]) / n)
+        estimates["none"].append((rewards @ scores[arms]) / n)
+    optimal = np.array(estimates["optimal"])
+    analytic_cov = (pi * (REWARDS - 2.73) ** 2 * (scores**2).sum(axis=1)).sum()  # ≈ the trace with b*, per sample
+    standard_error = np.sqrt(analytic_cov / (EPISODES * BATCHES))
+    np.testing.assert_array_less(np.abs(optimal.mean(axis=0) - gradient), 5 * standard_error)
+    trace = {form: np.trace(np.cov(np.array(values).T)) for form, values in estimates.items()}
+    assert trace["optimal"] < 0.6 * trace["batch_mean"]
+    assert trace["optimal"] < 0.3 * trace["none"]
+
+
+def test_optimal_baseline_needs_what_it_computes_with():
+    with pytest.raises(ValueError, match="normalize_returns=False"):
+        REINFORCE("MlpPolicy", "CartPole-v1", baseline="optimal")
+    with pytest.raises(ValueError, match="baseline must be None or 'optimal'"):
+        REINFORCE("MlpPolicy", "CartPole-v1", baseline="mean")
+    with pytest.raises(ValueError, match="Discrete/MultiDiscrete observations"):
+        REINFORCE("MlpPolicy", "FrozenLake-v1", baseline="optimal", normalize_returns=False)

@@ -15,6 +15,7 @@ from sb3_pg.common.callbacks import (
     gradient_variance,
     phi_weights,
 )
+from sb3_pg.common.policies import score_sq_norms
 from tests.envs import BanditEnv, ScriptedEnv
 
 LINEAR = {"net_arch": []}  # no hidden layers: logits and V are affine in the observation
@@ -55,6 +56,15 @@ def test_phi_weights_by_hand():
     gae = [deltas[0] + k * deltas[1] + k**2 * deltas[2], deltas[1] + k * deltas[2], deltas[2]]
     gae += [deltas[3] + k * deltas[4], deltas[4]]
     assert weights["gae"] == pytest.approx(gae)
+    # G_t − b*, b* of each step from the other episode's steps (score norms of the policy's actor)
+    steps = collect_episodes(model, env, 2)
+    norms = score_sq_norms(model.policy, th.as_tensor(steps.observations), th.as_tensor(steps.actions)).numpy()
+    returns = phi_weights(model, steps, lam)["reward_to_go"].numpy()
+    first = np.arange(len(returns)) < np.flatnonzero(steps.dones[:, 0])[0] + 1  # the steps of the first episode
+    b_first = (norms[~first] * returns[~first]).sum() / norms[~first].sum()
+    b_second = (norms[first] * returns[first]).sum() / norms[first].sum()
+    expected = returns - np.where(first, b_first, b_second)
+    np.testing.assert_allclose(phi_weights(model, steps, lam)["reward_to_go_optimal"].numpy(), expected, rtol=1e-5)
 
 
 def bandit_model(rewards=(1.0, 2.0, 6.0)):
@@ -91,6 +101,11 @@ def test_bandit_variances_match_the_analytic_ones():
     assert results["reward_to_go"]["trace_cov"] == pytest.approx(trace(0.0) / batch, rel=0.2)
     assert results["reward_to_go_baseline"]["trace_cov"] == pytest.approx(trace(baseline) / batch, rel=0.2)
     assert trace(baseline) < 0.3 * trace(0.0)  # so the check above tells the two apart
+    # b* = Σ_a p(a) ‖e_a − p‖² r(a) / Σ_a p(a) ‖e_a − p‖², estimated from the batch's other episodes: close to it
+    norms = ((np.eye(3) - p) ** 2).sum(axis=1)
+    optimal = (p * norms * r).sum() / (p * norms).sum()
+    assert results["reward_to_go_optimal"]["trace_cov"] == pytest.approx(trace(optimal) / batch, rel=0.25)
+    assert trace(optimal) < trace(baseline) < trace(0.0)
     # Both unbiased: the mean of 400 batches points where the reference does
     assert results["reward_to_go"]["mean_cosine"] > 0.99
     assert results["reward_to_go_baseline"]["cosine"] > results["reward_to_go"]["cosine"]

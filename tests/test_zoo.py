@@ -6,6 +6,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 import yaml
 
@@ -172,3 +173,18 @@ def test_hyperparams_are_top_level_and_shipped(tmp_path):
     assert sorted(name.split("/")[-1] for name in names if name.startswith("sb3_pg/hyperparams/")) == sorted(
         [*shipped, "__init__.py"]
     )
+
+
+def test_reinforce_baseline_sampler_tunes_gae_lambda():
+    """The optuna sampler draws λ, and what it draws builds a model (through the zoo's converter)."""
+    from rl_zoo3 import hyperparams_opt
+
+    sampler = hyperparams_opt.HYPERPARAMS_SAMPLER["reinforce_baseline"]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    lambdas = set()
+    for _ in range(20):
+        params = sampler(study.ask(), n_actions=2, n_envs=1, additional_args={})
+        lambdas.add(params["gae_lambda"])
+    assert len(lambdas) > 1 and lambdas <= {0.8, 0.9, 0.95, 0.98, 1.0}
+    model = REINFORCEBaseline("MlpPolicy", "CartPole-v1", **params)
+    assert model.gae_lambda == params["gae_lambda"] == model.rollout_buffer.gae_lambda

@@ -119,6 +119,11 @@ class EpisodeBufferMixin(DiscountedSamplesMixin):
             return {key: flat(obs) for key, obs in self.observations.items()}
         return flat(self.observations)
 
+    def episode_ids(self) -> np.ndarray:
+        """A number for each step, ``(pos, n_envs)``, shared by the steps of one episode and by no other's."""
+        starts = self.episode_starts[: self.pos].astype(np.int64).cumsum(axis=0)
+        return starts + np.arange(self.n_envs) * (self.pos + 1)
+
     def normalize_advantages(self) -> None:
         """Standardise the batch's advantages with the whole batch's mean and std (not a minibatch's)."""
         batch = self._batch_indices if self.generator_ready else self.in_batch
@@ -128,8 +133,9 @@ class EpisodeBufferMixin(DiscountedSamplesMixin):
         """
         Monte Carlo returns of the complete episodes, once the rollout is over: G_t (``returns``), Φ_t − V(s_t)
         with Φ_t = G_t or, without ``reward_to_go``, the episode's G_0 (``advantages``; ``values`` are zero
-        for an algorithm without a critic), and γ^t (``discounts``). Time-limit bootstrapping is already
-        in the rewards, as in SB3's ``collect_rollouts``.
+        for an algorithm without a critic), and γ^t (``discounts``). With ``gae_lambda`` < 1 the advantages
+        are GAE(λ) of the TD errors within each episode instead (λ = 0: δ_t). Time-limit bootstrapping is
+        already in the rewards, as in SB3's ``collect_rollouts``.
 
         :param last_values: unused: every episode of the batch has ended
         :param dones: whether each env's episode ended with the last step
@@ -147,9 +153,16 @@ class EpisodeBufferMixin(DiscountedSamplesMixin):
         assert not (self.in_batch[-1] & ~ends[-1]).any(), "an episode of the batch has not ended"
         check_finite_rewards(self.rewards[self.in_batch])
         self.returns = estimators.reward_to_go(self.rewards, ends, self.gamma)
-        weights = self.returns if self.reward_to_go else estimators.episode_return(self.rewards, ends, self.gamma)
-        self.advantages = weights - self.values
         self.discounts = estimators.discount_weights(ends, self.gamma)
+        if self.gae_lambda == 1:  # Monte Carlo: exactly Φ_t − V(s_t)
+            weights = self.returns if self.reward_to_go else estimators.episode_return(self.rewards, ends, self.gamma)
+            self.advantages = weights - self.values
+            return
+        # GAE(λ) within each episode. An episode's last step has no next value: a termination has no future,
+        # and a truncation's γ·V(s_T) is already in its reward
+        next_values = np.concatenate([self.values[1:], np.zeros_like(self.values[:1])])
+        deltas = estimators.td_error(self.rewards, self.values, next_values, ends.astype(np.float32), self.gamma)
+        self.advantages = estimators.gae(deltas, ends, self.gamma, self.gae_lambda)
 
     def get(self, batch_size: int | None = None) -> Generator[DiscountedRolloutBufferSamples, None, None]:
         """The batch's steps in random order, in minibatches of ``batch_size`` (``None``: all at once)."""
@@ -180,7 +193,8 @@ class EpisodeRolloutBuffer(EpisodeBufferMixin, RolloutBuffer):
     :param observation_space: Observation space
     :param action_space: Action space
     :param device: PyTorch device
-    :param gae_lambda: Unused: Monte Carlo returns
+    :param gae_lambda: λ of the advantages: 1 gives the Monte Carlo Φ_t − V(s_t), below 1 GAE(λ) within each
+        episode (Schulman et al., 2016), from the ``values`` the algorithm sets before computing them
     :param gamma: Discount factor
     :param n_envs: Number of parallel environments
     :param reward_to_go: Weight each step by the reward-to-go G_t (True) or by the whole episode's return G_0

@@ -1,5 +1,6 @@
 """Measure how noisy each policy-gradient estimator is for the current policy, and log it during training."""
 
+from collections import defaultdict
 from typing import NamedTuple
 
 import numpy as np
@@ -11,9 +12,11 @@ from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 
 from sb3_pg.common import estimators
 from sb3_pg.common.base import check_positive_int, env_actions
+from sb3_pg.common.policies import score_sq_norms, supports_score_norms
 
-# The five Φ_t of sb3_pg.common.estimators, from the noisiest to the most biased
-PHI_FORMS = ("full_return", "reward_to_go", "reward_to_go_baseline", "td0", "gae")
+# The Φ_t of sb3_pg.common.estimators, from the noisiest to the most biased ("reward_to_go_optimal", G_t − b*,
+# where the policy's score norms can be vectorised: not with Discrete/MultiDiscrete observations)
+PHI_FORMS = ("full_return", "reward_to_go", "reward_to_go_optimal", "reward_to_go_baseline", "td0", "gae")
 
 
 class EpisodeSteps(NamedTuple):
@@ -69,6 +72,13 @@ def phi_weights(model: BaseAlgorithm, steps: EpisodeSteps, gae_lambda: float = 0
         "td0": deltas,
         "gae": estimators.gae(deltas, dones, gamma, gae_lambda),
     }
+    if supports_score_norms(model.observation_space):
+        actions = th.as_tensor(steps.actions, device=model.device)
+        norms = score_sq_norms(model.policy, obs_as_tensor(steps.observations, model.device), actions).cpu().numpy()
+        episode_ids = estimators.episode_starts(dones).cumsum(axis=0)
+        weights["reward_to_go_optimal"] = (
+            returns - estimators.optimal_baseline(norms, returns[:, 0], episode_ids[:, 0])[:, None]
+        )
     return {form: th.as_tensor(w[:, 0], dtype=th.float32, device=model.device) for form, w in weights.items()}
 
 
@@ -128,7 +138,7 @@ def gradient_variance(
         steps = collect_episodes(model, env, reference_episodes)
         unbiased = {"reward_to_go_baseline": phi_weights(model, steps)["reward_to_go_baseline"]}
         (reference,) = policy_gradients(model, steps, unbiased).values()
-        estimates: dict[str, list[th.Tensor]] = {form: [] for form in PHI_FORMS}
+        estimates: dict[str, list[th.Tensor]] = defaultdict(list)
         for _ in range(n_batches):
             steps = collect_episodes(model, env, batch_episodes)
             for form, gradient in policy_gradients(model, steps, phi_weights(model, steps, gae_lambda)).items():

@@ -7,9 +7,12 @@ Every algorithm in sb3-pg estimates ∇J(θ) = E[Σ_t Φ_t ∇ log π(a_t|s_t)] 
 ===================================  ==============================  =============================
 G_0, the whole-episode return        :func:`episode_return`          REINFORCE(reward_to_go=False)
 G_t, the reward-to-go                :func:`reward_to_go`            REINFORCE
+G_t − b*, the variance-minimising   :func:`optimal_baseline`        REINFORCE(baseline="optimal")
+constant baseline
 G_t − V(s_t), a state-only baseline  ``reward_to_go(...) - values``  REINFORCEBaseline
 δ_t = r_t + γV(s_{t+1}) − V(s_t)     :func:`td_error`                OneStepAC
-Σ_l (γλ)^l δ_{t+l}, GAE(λ)           :func:`gae`                     SB3's A2C and PPO
+Σ_l (γλ)^l δ_{t+l}, GAE(λ)           :func:`gae`                     REINFORCEBaseline(gae_lambda<1),
+                                                                     SB3's A2C and PPO
 ===================================  ==============================  =============================
 
 optionally multiplied by γ^t (:func:`discount_weights`), the factor the discounted policy-gradient theorem
@@ -112,6 +115,28 @@ def gae(deltas: np.ndarray, dones: np.ndarray, gamma: float, gae_lambda: float) 
     reward-to-go of the TD errors at discount γλ. λ = 0 gives δ_t, λ = 1 gives G_t − V(s_t).
     """
     return reward_to_go(deltas, dones, gamma * gae_lambda)
+
+
+def optimal_baseline(score_sq_norms: np.ndarray, returns: np.ndarray, episode_ids: np.ndarray) -> np.ndarray:
+    """
+    The constant baseline that minimises the variance (the trace of the covariance) of the estimate
+    Σ_i (G_i − b) ∇log π(a_i|s_i) over samples i, b* = Σ_i ‖∇log π(a_i|s_i)‖² G_i / Σ_i ‖∇log π(a_i|s_i)‖²
+    (Weaver & Tao, 2001; Greensmith et al., 2004), estimated for each sample *without its own episode*:
+    a baseline computed from the action it weights, or from the later steps that action led to, would bias
+    the estimate; one from the other episodes of the batch, which are independent of it, does not. Steps are
+    treated as independent samples, as in the one-step (bandit) case where b* is exact.
+
+    :param score_sq_norms: ‖∇_θ log π(a_i|s_i)‖² of each sample
+    :param returns: the weight each sample's score is multiplied by (G_t, or G_0)
+    :param episode_ids: which episode each sample belongs to
+    :return: b* of each sample, 0 where no other episode has a nonzero score
+    """
+    weights, returns = np.asarray(score_sq_norms, dtype=np.float64), np.asarray(returns, dtype=np.float64)
+    episode = np.unique(episode_ids, return_inverse=True)[1].reshape(-1)
+    numerator = (weights * returns).sum() - np.bincount(episode, weights=weights * returns)[episode]
+    denominator = weights.sum() - np.bincount(episode, weights=weights)[episode]
+    positive = denominator > 1e-12 * max(weights.sum(), 1e-30)
+    return np.where(positive, numerator / np.where(positive, denominator, 1.0), 0.0)
 
 
 def normalize(x: np.ndarray | th.Tensor, eps: float = 1e-8) -> np.ndarray | th.Tensor:

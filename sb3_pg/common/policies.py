@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common import policies
 from stable_baselines3.common.distributions import CategoricalDistribution, DiagGaussianDistribution
 from stable_baselines3.common.type_aliases import PyTorchObs
@@ -24,6 +25,58 @@ def check_finite_observation(obs: PyTorchObs | np.ndarray | dict[str, np.ndarray
             finite = array.dtype.kind != "f" or bool(np.isfinite(array).all())
         if not finite:
             raise ValueError("the environment returned a non-finite observation (NaN or inf): refusing to act on it")
+
+
+# Parameters of SB3's ActorCriticPolicy that only the value function uses
+CRITIC_PREFIXES = ("value_net.", "mlp_extractor.value_net.", "vf_features_extractor.")
+
+
+class _LogProb(th.nn.Module):
+    """The policy's log π(a|s) as a module's forward, for ``torch.func.functional_call``."""
+
+    def __init__(self, policy: policies.ActorCriticPolicy):
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, obs: PyTorchObs, actions: th.Tensor) -> th.Tensor:
+        return self.policy.evaluate_actions(obs, actions)[1]
+
+
+def supports_score_norms(observation_space: spaces.Space) -> bool:
+    """SB3 one-hot encodes Discrete and MultiDiscrete observations, which ``torch.func.vmap`` cannot batch."""
+    subspaces = observation_space.spaces.values() if isinstance(observation_space, spaces.Dict) else [observation_space]
+    return not any(isinstance(space, (spaces.Discrete, spaces.MultiDiscrete)) for space in subspaces)
+
+
+def score_sq_norms(
+    policy: policies.ActorCriticPolicy, observations: PyTorchObs, actions: th.Tensor, chunk_size: int | None = None
+) -> th.Tensor:
+    """
+    ‖∇_θ log π(a_i|s_i)‖² for each sample i, over the actor's parameters, in one vectorised pass
+    (``torch.func.vmap`` of ``grad``; ``chunk_size`` samples at a time to bound memory).
+
+    :param observations: the samples' observations, batched as the policy takes them
+    :param actions: the samples' actions as ``evaluate_actions`` takes them (Discrete: flat category indices)
+    """
+    module = _LogProb(policy)
+    params = {
+        f"policy.{name}": p.detach() for name, p in policy.named_parameters() if not name.startswith(CRITIC_PREFIXES)
+    }
+
+    def log_prob(params: dict[str, th.Tensor], obs: PyTorchObs, action: th.Tensor) -> th.Tensor:
+        one = {key: value.unsqueeze(0) for key, value in obs.items()} if isinstance(obs, dict) else obs.unsqueeze(0)
+        return th.func.functional_call(module, params, (one, action.unsqueeze(0))).squeeze(0)
+
+    # torch's argument checks branch on the data, which vmap cannot batch
+    validate = th.distributions.Distribution._validate_args
+    th.distributions.Distribution.set_default_validate_args(False)
+    try:
+        grads = th.func.vmap(th.func.grad(log_prob), in_dims=(None, 0, 0), chunk_size=chunk_size)(
+            params, observations, actions
+        )
+    finally:
+        th.distributions.Distribution.set_default_validate_args(validate)
+    return sum(g.pow(2).flatten(1).sum(1) for g in grads.values())  # type: ignore[return-value]
 
 
 class PolicyGradientPolicyMixin:

@@ -7,8 +7,10 @@ import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
+from sb3_pg.common import estimators
 from sb3_pg.common.base import (
     HyperparameterValueError,
     PolicyGradientAlgorithm,
@@ -21,6 +23,7 @@ from sb3_pg.common.buffers import (
     EpisodeBufferMixin,
     EpisodeRolloutBuffer,
 )
+from sb3_pg.common.policies import score_sq_norms, supports_score_norms
 from sb3_pg.reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
 
 SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
@@ -81,6 +84,13 @@ class REINFORCE(PolicyGradientAlgorithm):
         whole episode's return G_0 (False: the naive estimator, same mean, more variance)
     :param normalize_returns: Standardise the weights over the batch (mean 0, std 1). Subtracting the
         batch mean acts as a constant baseline.
+    :param baseline: ``"optimal"`` subtracts the constant baseline that minimises the estimate's variance,
+        b* = Σ_i ‖∇log π(a_i|s_i)‖² G_i / Σ_i ‖∇log π(a_i|s_i)‖² (Weaver & Tao, 2001; Greensmith et al., 2004),
+        computed for each step from the batch's *other* episodes, so that it is independent of the action
+        it weights and the estimate stays unbiased (a batch-wide b* would not be; the previous batch's would be
+        unbiased too, but from an older policy). The per-step score norms take one vectorised pass
+        (``torch.func``) over the batch. Needs ``normalize_returns=False`` (which would subtract the batch
+        mean instead) and observations other than Discrete/MultiDiscrete. ``None``: no baseline.
     :param discount_state_weighting: Multiply the weight of step t of an episode by γ^t, as the
         discounted policy-gradient theorem does. Off by default, as in common practice, which then
         follows the undiscounted state distribution: a biased estimate of the discounted objective's
@@ -126,6 +136,7 @@ class REINFORCE(PolicyGradientAlgorithm):
         gamma: float = 0.99,
         reward_to_go: bool = True,
         normalize_returns: bool = True,
+        baseline: str | None = None,
         discount_state_weighting: bool = False,
         ent_coef: float = 0.0,
         max_grad_norm: float | None = 0.5,
@@ -149,6 +160,14 @@ class REINFORCE(PolicyGradientAlgorithm):
         self.max_episode_steps = check_positive_int("max_episode_steps", max_episode_steps, allow_none=True)
         self.reward_to_go = check_bool("reward_to_go", reward_to_go)
         self.normalize_returns = check_bool("normalize_returns", normalize_returns)
+        if baseline not in (None, "optimal"):
+            raise HyperparameterValueError(f"baseline must be None or 'optimal', got {baseline!r}")
+        if baseline == "optimal" and self.normalize_returns:
+            raise HyperparameterValueError(
+                "baseline='optimal' subtracts b*, and normalize_returns would subtract the batch mean instead: "
+                "set normalize_returns=False"
+            )
+        self.baseline = baseline
         self.discount_state_weighting = check_bool("discount_state_weighting", discount_state_weighting)
         super().__init__(
             policy,
@@ -178,6 +197,11 @@ class REINFORCE(PolicyGradientAlgorithm):
             EpisodeRolloutBuffer, DictEpisodeRolloutBuffer, EpisodeBufferMixin, reward_to_go=self.reward_to_go
         )
         super()._setup_model()
+        if self.baseline == "optimal" and not supports_score_norms(self.observation_space):
+            raise HyperparameterValueError(
+                f"baseline='optimal' needs per-sample score norms (torch.func.vmap), which SB3's one-hot encoding "
+                f"of Discrete/MultiDiscrete observations does not support: {self.observation_space}"
+            )
         # The envs hold the discarded tails of the last batch; the first batch starts from learn()'s reset
         self._reset_before_rollout = False
 
@@ -317,6 +341,22 @@ class REINFORCE(PolicyGradientAlgorithm):
                 stacklevel=3,
             )
 
+    def _subtract_optimal_baseline(self) -> None:
+        """Φ_t − b* for each step of the batch, b* from the batch's other episodes (see ``baseline``)."""
+        buffer = self.rollout_buffer
+        in_batch = buffer.in_batch.reshape(-1)  # time-major, as observations_so_far()
+        observations = buffer.observations_so_far()
+        if isinstance(observations, dict):
+            observations = {key: obs[in_batch] for key, obs in observations.items()}
+        else:
+            observations = observations[in_batch]
+        actions = self._buffer_actions(th.as_tensor(buffer.actions[buffer.in_batch], device=self.device).float())
+        norms = score_sq_norms(self.policy, obs_as_tensor(observations, self.device), actions, self.batch_size)
+        phi = buffer.advantages[buffer.in_batch]
+        baseline = estimators.optimal_baseline(norms.cpu().numpy(), phi, buffer.episode_ids()[buffer.in_batch])
+        buffer.advantages[buffer.in_batch] = phi - baseline
+        self.logger.record("train/optimal_baseline", float(baseline.mean()))
+
     def _policy_loss(self, rollout_data: DiscountedRolloutBufferSamples) -> th.Tensor:
         """Policy-gradient loss on the (normalised) advantages Φ_t, plus the entropy bonus; logs both."""
         weights = rollout_data.advantages
@@ -352,6 +392,8 @@ class REINFORCE(PolicyGradientAlgorithm):
         self._update_learning_rate(self.policy.optimizer)
 
         self.logger.record("train/return_mean", float(self.rollout_buffer.returns[self.rollout_buffer.in_batch].mean()))
+        if self.baseline == "optimal":
+            self._subtract_optimal_baseline()
         if self.normalize_returns:
             self.rollout_buffer.normalize_advantages()
         self._gradient_step(self._batch_mean(self._policy_loss))

@@ -7,7 +7,13 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import explained_variance, obs_as_tensor
 from torch.nn import functional as F
 
-from sb3_pg.common.base import check_bool, check_learning_rate, check_positive_int
+from sb3_pg.common.base import (
+    HyperparameterValueError,
+    check_bool,
+    check_learning_rate,
+    check_positive_int,
+    check_real,
+)
 from sb3_pg.common.buffers import DiscountedRolloutBufferSamples, EpisodeRolloutBuffer
 from sb3_pg.reinforce.reinforce import REINFORCE
 from sb3_pg.reinforce_baseline.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
@@ -30,6 +36,13 @@ class REINFORCEBaseline(REINFORCE):
     (``share_features_extractor=True``) belongs to the actor's parameter group: both losses train it,
     at the actor's learning rate.
 
+    **GAE(λ).** With ``gae_lambda`` < 1 the actor is weighted by the generalised advantage estimate
+    Σ_l (γλ)^l δ_{t+l} within each complete episode, δ_t = r_t + γV(s_{t+1}) − V(s_t) from the critic as it
+    was before the update (Schulman et al., 2016): the critic's bias traded for variance. λ = 1 is exactly
+    G_t − V(s_t), the Monte Carlo REINFORCE with baseline; λ = 0 is the TD(0) error, and below 1 the
+    algorithm is a batch actor-critic (Spinning Up's "VPG") rather than Monte Carlo REINFORCE. The critic
+    still regresses on G_t.
+
     **Time limits.** With ``bootstrap_truncated=True`` (the default), an episode cut by a time limit
     gets γ·V(s_T) of its final observation added to its return: the cut is the training harness's, not
     the task's, and the state still had a future. A termination never bootstraps. Set it to False to
@@ -48,6 +61,8 @@ class REINFORCEBaseline(REINFORCE):
         actor and critic step is still one step on the whole batch's mean loss (see :class:`~sb3_pg.REINFORCE`)
     :param max_episode_steps: Longest episode allowed in a batch (see :class:`~sb3_pg.REINFORCE`)
     :param gamma: Discount factor
+    :param gae_lambda: λ of the advantage estimate: 1 (the default) for G_t − V(s_t), below 1 for GAE(λ)
+        within each episode (see above); must be 1 without ``reward_to_go``
     :param reward_to_go: Advantage from the reward-to-go, G_t − V(s_t) (True), or from the whole
         episode's return, G_0 − V(s_t) (False). The critic always regresses on G_t.
     :param normalize_advantage: Standardise the advantages over the batch
@@ -94,6 +109,7 @@ class REINFORCEBaseline(REINFORCE):
         batch_size: int | None = None,
         max_episode_steps: int | None = None,
         gamma: float = 0.99,
+        gae_lambda: float = 1.0,
         reward_to_go: bool = True,
         normalize_advantage: bool = True,
         bootstrap_truncated: bool = True,
@@ -116,6 +132,14 @@ class REINFORCEBaseline(REINFORCE):
         self.n_critic_steps = check_positive_int("n_critic_steps", n_critic_steps)
         self.bootstrap_truncated = check_bool("bootstrap_truncated", bootstrap_truncated)
         self.normalize_advantage = check_bool("normalize_advantage", normalize_advantage)
+        gae_lambda = check_real("gae_lambda", gae_lambda)
+        if not 0 <= gae_lambda <= 1:
+            raise HyperparameterValueError(f"gae_lambda must be in [0, 1], got {gae_lambda}")
+        if gae_lambda < 1 and reward_to_go is False:
+            raise HyperparameterValueError(
+                f"gae_lambda={gae_lambda} weights each step by the TD errors that follow it: it has no whole-return "
+                "form, so it needs reward_to_go=True"
+            )
         super().__init__(
             policy,
             env,
@@ -141,8 +165,9 @@ class REINFORCEBaseline(REINFORCE):
             device=device,
             _init_setup_model=False,
         )
-        # Set after REINFORCE's constructor, which has no critic: the optimizer gets a critic group
+        # Set after REINFORCE's constructor, which has no critic: the optimizer gets a critic group, the buffer λ
         self.critic_learning_rate = critic_learning_rate
+        self.gae_lambda = gae_lambda
         if _init_setup_model:
             self._setup_model()
 
