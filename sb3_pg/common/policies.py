@@ -39,7 +39,7 @@ class _LogProb(th.nn.Module):
         self.policy = policy
 
     def forward(self, obs: PyTorchObs, actions: th.Tensor) -> th.Tensor:
-        return self.policy.evaluate_actions(obs, actions)[1]
+        return self.policy.get_distribution(obs).log_prob(actions)  # the actor alone
 
 
 def supports_score_norms(observation_space: spaces.Space) -> bool:
