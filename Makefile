@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e ".[tests]"
+	$(PY) -m pip install -q -e ".[tests,benchmarks]"
 	touch $@
 
 # Train REINFORCE with baseline on CartPole-v1 through the RL Zoo harness, then run the trained

@@ -1,34 +1,38 @@
 """
-Run a list of RL Zoo trainings through sb3-pg's harness, resumably, and summarise them across seeds.
+Run a list of RL Zoo trainings through sb3-pg's harness on Ray, resumably, and summarise them across seeds.
 
 Each line of a run list is ``NAME ZOO_TRAIN_ARGS...``, with NAME ending in ``_s<seed>``; run NAME trains with
 
-    python -m sb3_pg train --eval-freq 20000 --eval-episodes 10 --num-threads 1 ZOO_TRAIN_ARGS -f LOGS/NAME
+    sb3-pg train --eval-freq 20000 --eval-episodes 10 --num-threads 1 ZOO_TRAIN_ARGS
 
-and, once finished, writes RESULTS/runs/NAME.csv (its evaluations: one row per evaluation, the return of each
-of the deterministic episodes) and RESULTS/runs/NAME.json (command, wall time, summary). A re-run skips the
-runs whose results exist, so the committed results are the resume point across machines; a killed run leaves
-no result and starts over from a clean log folder. A run is claimed by a lock file holding the runner's PID,
-so that runners started side by side on one list share it out. With ``--episodes``, RESULTS/runs/NAME_episodes.csv keeps
-the training episodes too (return, length and the env step at which each ended).
+as one Ray task (one CPU, its own worker process, a temporary log folder), on a local Ray runtime started by
+the command or on an existing cluster (``--address``). The task returns its results and the driver writes
+RESULTS/runs/NAME.csv (its evaluations: one row per evaluation, the return of each deterministic episode) and
+RESULTS/runs/NAME.json (command, commit, wall time, final return) as each run finishes: no shared file system
+is needed, and the committed results are the resume point, since a re-run skips the runs whose results exist.
+Ray retries a run once if its worker dies or it fails; a run that fails twice is reported and the others go
+on. With ``--episodes``, RESULTS/runs/NAME_episodes.csv keeps the training episodes too (return, length and the
+env step at which each ended).
 
     python benchmarks/zoo_runs.py run benchmarks/mujoco.txt --results benchmarks/results/mujoco --jobs 2
     python benchmarks/zoo_runs.py summarize benchmarks/mujoco.txt --results benchmarks/results/mujoco
 """
 
 import argparse
+import contextlib
 import csv
+import io
+import itertools
 import json
 import os
 import re
 import shlex
-import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -85,71 +89,124 @@ def write_rows(path: Path, header: list[str], rows: list) -> None:
     tmp.rename(path)
 
 
-def claim(lock: Path) -> bool:
-    """Take the run unless a live runner holds it (a lock whose runner died is taken over)."""
-    try:
-        descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
+def train_run(name: str, args: list[str], episodes: bool, repository: str | None) -> dict:
+    """
+    One run of a list, as a Ray task: trains through the zoo harness (``sb3-pg train``) in this worker
+    process, in a fresh temporary folder, and returns what the driver writes to disk, so that no file system
+    is shared. ``repository`` is the checkout to run from (the driver's, on one machine; ``None`` on a
+    cluster, where Ray ships it as the task's working directory).
+    """
+    from sb3_pg.zoo import main as zoo
+
+    if repository is not None:
+        os.chdir(repository)  # run-list arguments name files relative to the repository
+    with tempfile.TemporaryDirectory() as folder:
+        log = io.StringIO()
+        start = time.time()
         try:
-            os.kill(int(lock.read_text() or 0), 0)
-            return False
-        except (ProcessLookupError, ValueError):
-            lock.unlink(missing_ok=True)
-            return claim(lock)
-    os.write(descriptor, str(os.getpid()).encode())
-    os.close(descriptor)
-    return True
+            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                zoo(["train", *EVAL_ARGS, *args, "-f", folder])
+        except SystemExit as error:  # the zoo's own exit on bad input: an error of the run, not of the worker
+            raise RuntimeError(f"{name}: sb3-pg train exited: {error}\n{log.getvalue()[-2000:]}") from None
+        wall_time = time.time() - start
+        (save_path,) = Path(folder).glob("*/*_1")
+        evaluations = np.load(save_path / "evaluations.npz")
+        return {
+            "name": name,
+            "timesteps": evaluations["timesteps"].tolist(),
+            "returns": evaluations["results"].tolist(),  # (n_evaluations, n_episodes)
+            "episodes": training_episodes(save_path) if episodes else None,
+            "wall_time_s": round(wall_time, 1),
+            "log": log.getvalue(),
+        }
 
 
-def train(name: str, args: list[str], logs: Path, runs: Path, episodes: bool) -> None:
-    lock = logs / f"{name}.lock"
-    if not claim(lock):
-        return
-    try:
-        if not (runs / f"{name}.csv").exists():  # checked once claimed: another runner may just have finished it
-            _train(name, args, logs, runs, episodes)
-    finally:
-        lock.unlink(missing_ok=True)
-
-
-def _train(name: str, args: list[str], logs: Path, runs: Path, episodes: bool) -> None:
-    log_folder = logs / name
-    shutil.rmtree(log_folder, ignore_errors=True)  # what a killed run left
-    # The run's own arguments come last, so that they override the evaluation defaults
-    command = [sys.executable, "-m", "sb3_pg", "train", *EVAL_ARGS, *args, "-f", str(log_folder)]
-    print(f"start {name}: {shlex.join(command)}", flush=True)
-    start = time.time()
-    with open(logs / f"{name}.log", "w") as log:
-        subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, check=True)
-    wall_time = time.time() - start
-    (save_path,) = log_folder.glob("*/*_1")
-    evaluations = np.load(save_path / "evaluations.npz")
-    returns = evaluations["results"]  # (n_evaluations, n_episodes)
-    if episodes:
-        write_rows(runs / f"{name}_episodes.csv", ["timesteps", "return", "length"], training_episodes(save_path))
-    header = ["timesteps", *(f"return_{i}" for i in range(returns.shape[1]))]
-    write_rows(runs / f"{name}.csv", header, [[t, *r] for t, r in zip(evaluations["timesteps"], returns, strict=True)])
+def write_run(result: dict, args: list[str], runs: Path, logs: Path, commit: str) -> None:
+    """The driver's side of a finished run: RESULTS/runs/NAME.{csv,json} (and _episodes.csv), LOGS/NAME.log."""
+    name, returns = result["name"], np.array(result["returns"])
+    (logs / f"{name}.log").write_text(result["log"])
+    if result["episodes"] is not None:
+        write_rows(runs / f"{name}_episodes.csv", ["timesteps", "return", "length"], result["episodes"])
     summary = {
         "name": name,
         "command": f"python -m sb3_pg train {shlex.join([*EVAL_ARGS, *args])}",
-        "commit": git_commit(),
+        "commit": commit,
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "wall_time_s": round(wall_time, 1),
+        "wall_time_s": result["wall_time_s"],
         "final_return": float(returns[-1].mean()),
     }
     (runs / f"{name}.json").write_text(json.dumps(summary, indent=1) + "\n")
-    print(f"done {name} in {wall_time / 60:.1f} min: final return {summary['final_return']:.1f}", flush=True)
+    # The evaluations last: a run counts as finished once its CSV exists
+    header = ["timesteps", *(f"return_{i}" for i in range(returns.shape[1]))]
+    write_rows(runs / f"{name}.csv", header, [[t, *r] for t, r in zip(result["timesteps"], returns, strict=True)])
 
 
-def run(run_list: Path, logs: Path, results: Path, jobs: int, episodes: bool) -> None:
+def start_ray(address: str | None, jobs: int) -> str | None:
+    """A local Ray runtime (``address=None``) or an existing cluster; returns the repository for the tasks."""
+    import ray
+
+    repository = Path(__file__).resolve().parents[1]
+    if address is None:
+        ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False, object_store_memory=256 * 1024**2)
+        return str(repository)
+    # On a cluster the nodes need the same Python environment; the checkout travels with the tasks
+    excludes = [".git", ".venv", "benchmarks/logs", "benchmarks/results", "logs"]
+    ray.init(address=address, runtime_env={"working_dir": str(repository), "excludes": excludes}, log_to_driver=False)
+    return None
+
+
+def run(run_list: Path, logs: Path, results: Path, jobs: int, episodes: bool, address: str | None) -> bool:
+    """
+    Train the runs of the list that have no results yet as Ray tasks, at most ``jobs`` at a time, writing
+    each one's results as it finishes. A task whose worker dies, or that fails, is retried once by Ray; a run
+    that fails twice is reported and the others go on. Returns whether every run finished.
+    """
     runs = results / "runs"
     logs.mkdir(parents=True, exist_ok=True)
     runs.mkdir(parents=True, exist_ok=True)
-    todo = [(name, args) for name, args in read_run_list(run_list) if not (runs / f"{name}.csv").exists()]
-    print(f"{len(todo)} runs to do", flush=True)
-    with ThreadPoolExecutor(jobs) as pool:
-        for future in [pool.submit(train, name, args, logs, runs, episodes) for name, args in todo]:
-            future.result()
+    arguments = dict(read_run_list(run_list))
+    pending = [name for name in arguments if not (runs / f"{name}.csv").exists()]
+    print(f"{len(pending)} runs to do", flush=True)
+    if not pending:
+        return True
+    import ray
+
+    repository = start_ray(address, jobs)
+    task = ray.remote(num_cpus=1, max_calls=1, max_retries=1, retry_exceptions=True)(train_run)
+    commit, started = git_commit(), time.time()
+    running: dict = {}
+    done: list[float] = []
+    failed: list[str] = []
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                name = pending.pop(0)
+                running[task.remote(name, arguments[name], episodes, repository)] = name
+                print(f"start {name}: {shlex.join(arguments[name])}", flush=True)
+            (ready,), _ = ray.wait(list(running), num_returns=1)
+            name = running.pop(ready)
+            try:
+                result = ray.get(ready)
+            except ray.exceptions.RayError as error:  # failed, or its worker died, twice
+                failed.append(name)
+                print(f"FAILED {name} (twice): {str(error).strip().splitlines()[-1]}", flush=True)
+                continue
+            write_run(result, arguments[name], runs, logs, commit)
+            done.append(result["wall_time_s"])
+            left = len(pending) + len(running)
+            eta = np.mean(done) * left / min(jobs, max(left, 1)) / 60
+            print(
+                f"done {name} in {result['wall_time_s'] / 60:.1f} min: final return "
+                f"{np.mean(result['returns'][-1]):.1f} | {len(done)} done, {len(running)} running, "
+                f"{len(failed)} failed, {len(pending)} waiting | {(time.time() - started) / 60:.1f} min so far, "
+                f"about {eta:.0f} min to go",
+                flush=True,
+            )
+    finally:
+        ray.shutdown()
+    if failed:
+        print(f"{len(failed)} runs failed: {', '.join(failed)} (logs under {logs}); re-run to retry them", flush=True)
+    return not failed
 
 
 def load_evaluations(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -178,17 +235,114 @@ def running_mean_curve(path: Path, grid: np.ndarray, window: int) -> np.ndarray:
         return np.where(counts > 0, (cumulative[counts] - cumulative[first]) / (counts - first), np.nan)
 
 
-def plot(curves: dict, title: str, ylabel: str, path: Path) -> None:
+# The textbook order of seed 000: each method should beat the one before it
+ORDER = ["reinforce", "reinforce_baseline", "a2c", "ppo"]
+CONFIDENCE = "95% stratified-bootstrap confidence interval"
+
+
+def group_runs(run_list: Path) -> dict[tuple[str, str], list[str]]:
+    """
+    (env, label) -> run names, where runs of one group differ only in their seed. The label is the algorithm,
+    or, where one env has several settings of an algorithm, the run name without its env prefix and seed
+    (``hc_ppo_zoo_s3`` -> ``ppo_zoo``).
+    """
+    entries = []
+    for name, args in read_run_list(run_list):
+        if "--seed" not in args:
+            raise ValueError(f"{run_list}: run {name} has no --seed")
+        seed = args.index("--seed")
+        entries.append((name, option(args, "--env"), option(args, "--algo"), args[:seed] + args[seed + 2 :]))
+    settings: dict[tuple[str, str], set] = defaultdict(set)
+    for _, env, algo, unseeded in entries:
+        settings[env, algo].add(tuple(unseeded))
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    configuration: dict[tuple[str, str], tuple] = {}
+    for name, env, algo, unseeded in entries:
+        stem = re.sub(r"_s\d+$", "", name)
+        label = algo if len(settings[env, algo]) == 1 else stem.split("_", 1)[-1]
+        if configuration.setdefault((env, label), tuple(unseeded)) != tuple(unseeded):
+            raise ValueError(f"{run_list}: {name} differs from {groups[env, label][0]} in more than the seed")
+        groups[env, label].append(name)
+    return groups
+
+
+def algo_of(label: str) -> str:
+    return max((algo for algo in METHODS if label.startswith(algo)), key=len)
+
+
+def interval(scores: dict[str, np.ndarray], reps: int) -> tuple[dict, dict]:
+    """IQM and mean of each method's scores ``(runs, tasks)``, with their confidence intervals (rliable)."""
+    from rliable import library as rly
+    from rliable import metrics
+
+    def aggregate(x: np.ndarray) -> np.ndarray:
+        return np.array([metrics.aggregate_iqm(x), metrics.aggregate_mean(x)])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # rliable passes arch a RandomState, which arch deprecates
+        return rly.get_interval_estimates(scores, aggregate, reps=reps, random_state=np.random.RandomState(0))
+
+
+def improvement(pairs: dict[str, tuple[np.ndarray, np.ndarray]], reps: int) -> tuple[dict, dict]:
+    """P(X > Y) for each pair ``(x, y)`` of ``(runs, tasks)`` scores, with confidence intervals (rliable)."""
+    from rliable import library as rly
+    from rliable import metrics
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return rly.get_interval_estimates(
+            pairs, metrics.probability_of_improvement, reps=reps, random_state=np.random.RandomState(0)
+        )
+
+
+def random_policy_return(env_id: str, episodes: int = 10, seed: int = 0) -> float:
+    """Mean return of uniformly random actions: the 0 of the normalised scores."""
+    import gymnasium as gym
+
+    import sb3_pg.zoo  # noqa: F401  (the zoo's extra environments)
+
+    env = gym.make(env_id)
+    env.action_space.seed(seed)
+    total = 0.0
+    for episode in range(episodes):
+        env.reset(seed=seed + episode)
+        done = False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            total += float(reward)
+            done = terminated or truncated
+    return total / episodes
+
+
+def cell(point: np.ndarray, bounds: np.ndarray, index: int, digits: int = 0) -> str:
+    return f"{point[index]:.{digits}f} [{bounds[0, index]:.{digits}f}, {bounds[1, index]:.{digits}f}]"
+
+
+def iqm_band(values: np.ndarray, reps: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """
+    IQM over seeds (rows) at each evaluation (columns) and its 95% percentile-bootstrap band, the seeds
+    resampled with replacement: rliable's estimate, vectorised over the evaluations (its own loop would take
+    minutes for a curve).
+    """
+    from scipy.stats import trim_mean
+
+    samples = values[np.random.default_rng(seed).integers(0, len(values), size=(reps, len(values)))]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # grid points before any seed's first episode
+        boot = trim_mean(samples, 0.25, axis=1)
+        return trim_mean(values, 0.25, axis=0), *np.nanpercentile(boot, [2.5, 97.5], axis=0)
+
+
+def plot_curves(curves: dict, title: str, ylabel: str, path: Path) -> None:
+    """IQM over seeds at each evaluation, with its confidence band."""
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7, 4.5))
     for label, (grid, values) in curves.items():
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # grid points before any seed's first episode
-            mean, std = np.nanmean(values, axis=0), np.nanstd(values, axis=0)
-        axis.plot(grid, mean, label=f"{label} ({len(values)} seed{'s' if len(values) > 1 else ''})")
-        axis.fill_between(grid, mean - std, mean + std, alpha=0.2)
-    axis.set(title=title, xlabel="env steps", ylabel=ylabel)
+        iqm, low, high = iqm_band(values)
+        axis.plot(grid, iqm, label=f"{label} ({len(values)} seed{'s' if len(values) > 1 else ''})")
+        axis.fill_between(grid, low, high, alpha=0.2)
+    axis.set(title=f"{title}: IQM over seeds, 95% CI", xlabel="env steps", ylabel=ylabel)
     axis.grid(alpha=0.3)
     axis.legend()
     figure.tight_layout()
@@ -196,72 +350,196 @@ def plot(curves: dict, title: str, ylabel: str, path: Path) -> None:
     plt.close(figure)
 
 
-def summarize(run_list: Path, results: Path, threshold: float | None, window: int) -> None:
-    """Tables (markdown + JSON) and one learning-curve plot per env, over the seeds finished so far."""
-    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
-    settings: dict[tuple[str, str], list[str]] = {}
-    for name, args in read_run_list(run_list):
-        key = option(args, "--env"), option(args, "--algo")
-        seed = args.index("--seed")
-        unseeded = args[:seed] + args[seed + 2 :]
-        if settings.setdefault(key, unseeded) != unseeded:
-            raise ValueError(f"{run_list}: {name} differs from {groups[key][0]} in more than the seed")
-        groups[key].append(name)
+def plot_aggregate(points: dict, bounds: dict, profiles: tuple, path: Path) -> None:
+    """Interval estimates of the normalised IQM and mean, and performance profiles (rliable's plots)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from matplotlib.lines import Line2D
+    from rliable import plot_utils
+
+    labels = list(points)
+    colors = dict(zip(labels, sns.color_palette("colorblind", len(labels)), strict=True))
+    figure, _ = plot_utils.plot_interval_estimates(points, bounds, ["IQM", "Mean"], algorithms=labels, colors=colors)
+    figure.savefig(path.with_name(path.stem + "_intervals.png"), dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    (taus, profile, profile_bounds) = profiles
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    plot_utils.plot_performance_profiles(profile, taus, performance_profile_cis=profile_bounds, ax=axis, colors=colors)
+    axis.legend(handles=[Line2D([0], [0], color=colors[label], lw=2, label=label) for label in labels])
+    figure.tight_layout()
+    figure.savefig(path.with_name(path.stem + "_profiles.png"), dpi=120)
+    plt.close(figure)
+
+
+def summarize(
+    run_list: Path,
+    results: Path,
+    threshold: float | None,
+    window: int,
+    pairs: list[tuple[str, str]] = (),
+    reps: int = 50_000,
+    references: dict[str, float] | None = None,
+) -> None:
+    """
+    Tables (markdown + JSON) and plots over the seeds finished so far, with rliable's statistics (Agarwal et al.,
+    2021): per env and method the IQM and mean of the final return and of the area under the curve, each with
+    its confidence interval, and the sample std; the probability of improvement for each adjacent pair of the
+    textbook order and each pair asked for; the IQM and mean over envs of scores normalised from a random
+    policy (0) to a reference (1: given, or the best method's mean final return on that env).
+    """
     runs = results / "runs"
-    table = ["| env | method | seeds | final return | area under curve | per-seed final | minutes/run |"]
-    table.append("|---|---|---|---|---|---|---|")
-    reaching = [f"| env | method | seeds reaching {threshold} | episodes | env steps | per seed (episodes / steps) |"]
-    reaching.append("|---|---|---|---|---|---|")
-    summary, curves = {}, defaultdict(dict)
-    for (env, algo), names in sorted(groups.items(), key=lambda item: (item[0][0], METHODS.index(item[0][1]))):
+    per_env: dict[str, dict[str, dict]] = defaultdict(dict)
+    for (env, label), names in sorted(
+        group_runs(run_list).items(), key=lambda item: (item[0][0], METHODS.index(algo_of(item[0][1])), item[0][1])
+    ):
         done = [name for name in names if (runs / f"{name}.csv").exists()]
         if not done:
             continue
         evaluations = [load_evaluations(runs / f"{name}.csv") for name in done]
         # One grid for every seed: the evaluation times of the shortest run (vec envs shift them by < n_envs)
         length = min(len(returns) for _, returns in evaluations)
-        grid = evaluations[0][0][:length]
         curve = np.array([returns[:length] for _, returns in evaluations])
-        final, auc = curve[:, -1], curve.mean(axis=1)
         minutes = [json.loads((runs / f"{name}.json").read_text())["wall_time_s"] / 60 for name in done]
-        per_seed = " / ".join(f"{value:.0f}" for value in final)
-        table.append(
-            f"| {env} | {algo} | {len(done)} | {final.mean():.1f} ± {final.std():.1f} | {auc.mean():.1f} ± "
-            f"{auc.std():.1f} | {per_seed} | {np.mean(minutes):.1f} |"
-        )
-        entry = {"runs": done, "timesteps": grid.tolist(), "final": final.tolist(), "auc": auc.tolist()}
-        curves["eval", env][algo] = (grid, curve)
-        if threshold is not None:
-            episode_files = [runs / f"{name}_episodes.csv" for name in done]
-            reached = [first_reaching(path, threshold, window) for path in episode_files]
-            hits = np.array([r for r in reached if r is not None]).reshape(-1, 2)
-            cells = " · ".join("not reached" if r is None else f"{r[0]} / {r[1]}" for r in reached)
-            mean_std = [f"{hits[:, i].mean():.0f} ± {hits[:, i].std():.0f}" if len(hits) else "-" for i in (0, 1)]
-            reaching.append(f"| {env} | {algo} | {len(hits)}/{len(done)} | {mean_std[0]} | {mean_std[1]} | {cells} |")
-            entry["reached"] = reached
-            train_grid = np.linspace(0, grid[-1], 101)[1:]
-            curves["train", env][algo] = (
-                train_grid,
-                np.array([running_mean_curve(path, train_grid, window) for path in episode_files]),
+        per_env[env][label] = {"runs": done, "grid": evaluations[0][0][:length], "curve": curve, "minutes": minutes}
+
+    table = [
+        "| env | method | seeds | final: IQM [CI] | final: mean [CI] | final: mean ± sample std | area: IQM [CI] "
+        "| area: mean [CI] | per-seed final | minutes/run |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    summary: dict = {}
+    improvements = ["| env | P(X > Y) | probability [CI] |", "|---|---|---|"]
+    for env, methods in per_env.items():
+        finals = {label: data["curve"][:, -1:] for label, data in methods.items()}
+        areas = {label: data["curve"].mean(axis=1, keepdims=True) for label, data in methods.items()}
+        final_points, final_bounds = interval(finals, reps)
+        area_points, area_bounds = interval(areas, reps)
+        for label, data in methods.items():
+            final = finals[label][:, 0]
+            spread = final.std(ddof=1) if len(final) > 1 else float("nan")
+            table.append(
+                f"| {env} | {label} | {len(final)} | {cell(final_points[label], final_bounds[label], 0)} | "
+                f"{cell(final_points[label], final_bounds[label], 1)} | {final.mean():.0f} ± {spread:.0f} | "
+                f"{cell(area_points[label], area_bounds[label], 0)} | "
+                f"{cell(area_points[label], area_bounds[label], 1)} | "
+                f"{' / '.join(f'{value:.0f}' for value in final)} | {np.mean(data['minutes']):.1f} |"
             )
-        summary[f"{env}/{algo}"] = entry
+            summary[f"{env}/{label}"] = {
+                "runs": data["runs"],
+                "timesteps": data["grid"].tolist(),
+                "final": final.tolist(),
+                "auc": areas[label][:, 0].tolist(),
+                "final_iqm": [final_points[label][0], *final_bounds[label][:, 0]],
+                "final_mean": [final_points[label][1], *final_bounds[label][:, 1]],
+                "auc_iqm": [area_points[label][0], *area_bounds[label][:, 0]],
+                "auc_mean": [area_points[label][1], *area_bounds[label][:, 1]],
+                "final_sample_std": spread,
+            }
+        # Adjacent pairs of the textbook order (every setting of each algorithm), then those asked for
+        wanted = [
+            (later, earlier)
+            for first, second in itertools.pairwise(ORDER)
+            for earlier in methods
+            if algo_of(earlier) == first
+            for later in methods
+            if algo_of(later) == second
+        ]
+        wanted += [(x, y) for x, y in pairs if x in methods and y in methods and (x, y) not in wanted]
+        if wanted:
+            points, bounds = improvement({f"{x} > {y}": (finals[x], finals[y]) for x, y in wanted}, reps)
+            for key in points:
+                estimate = [float(np.squeeze(points[key])), *np.squeeze(bounds[key]).tolist()]
+                improvements.append(f"| {env} | {key} | {estimate[0]:.2f} [{estimate[1]:.2f}, {estimate[2]:.2f}] |")
+                summary.setdefault("probability_of_improvement", {})[f"{env}: {key}"] = estimate
+        curves = {label: (data["grid"], data["curve"]) for label, data in methods.items()}
+        plot_curves(curves, f"{env}: deterministic evaluation", "return (10 episodes)", results / f"{env}.png")
+
     notes = [
-        "Final return: mean ± std over seeds of each seed's last evaluation (10 deterministic episodes on a",
-        "separate env). Area under curve: mean over evaluations of the return, averaged the same way.",
+        "Final return: each seed's last evaluation (10 deterministic episodes on a separate env); area under the",
+        "curve: its mean over the evaluations. IQM (interquartile mean) and mean over seeds, each with its",
+        f"{CONFIDENCE} (rliable, Agarwal et al. 2021); the sample std over seeds.",
     ]
     markdown = "\n".join([*notes, "", *table])
+    if len(improvements) > 2:
+        markdown += (
+            "\n\nProbability of improvement P(X > Y) of the final return (the chance that a run of X beats a run of Y),"
+        )
+        markdown += f"\nwith its {CONFIDENCE}:\n\n" + "\n".join(improvements)
+
+    # Over envs: scores normalised between a random policy and a reference, for the methods run on every env
+    common = set.intersection(*(set(methods) for methods in per_env.values())) if per_env else set()
+    if len(per_env) > 1 and common:
+        references = dict(references or {})
+        scale = {}
+        for env, methods in per_env.items():
+            random_return = random_policy_return(env)
+            reference = references.get(env, max(data["curve"][:, -1].mean() for data in methods.values()))
+            scale[env] = (random_return, reference)
+        n_runs = min(len(per_env[env][label]["runs"]) for env in per_env for label in common)
+        labels = [label for label in next(iter(per_env.values())) if label in common]
+        normalised = {
+            label: np.stack(
+                [
+                    (per_env[env][label]["curve"][:n_runs, -1] - scale[env][0]) / (scale[env][1] - scale[env][0])
+                    for env in per_env
+                ],
+                axis=1,
+            )
+            for label in labels
+        }
+        points, bounds = interval(normalised, reps)
+        rows = ["| method | IQM [CI] | mean [CI] |", "|---|---|---|"]
+        rows += [
+            f"| {label} | {cell(points[label], bounds[label], 0, 2)} | {cell(points[label], bounds[label], 1, 2)} |"
+            for label in labels
+        ]
+        envs = ", ".join(f"{env} ({low:.0f} → {high:.0f})" for env, (low, high) in scale.items())
+        markdown += (
+            f"\n\nOver envs ({n_runs} seeds each): final returns normalised from a random policy's (0) to a reference"
+            f" (1; given, or the best method's mean final return): {envs}.\n\n" + "\n".join(rows)
+        )
+        summary["normalised"] = {"scale": scale, "iqm": {k: [points[k][0], *bounds[k][:, 0]] for k in labels}}
+        from rliable import library as rly
+
+        taus = np.linspace(-0.1, 1.3, 57)
+        profile, profile_bounds = rly.create_performance_profile(normalised, taus, reps=2000)
+        plot_aggregate(points, bounds, (taus, profile, profile_bounds), results / "aggregate.png")
+
     if threshold is not None:
-        notes = [f"Episodes and env steps until the mean return of the last {window} training episodes first"]
-        notes.append(f"reaches {threshold}, over the seeds that reach it.")
-        markdown += "\n\n" + "\n".join([*notes, "", *reaching])
-    (results / "summary.md").write_text(markdown + "\n")
-    (results / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
-    for (kind, env), by_algo in curves.items():
-        if kind == "eval":
-            plot(by_algo, f"{env}: deterministic evaluation", "return (10 episodes)", results / f"{env}.png")
-        else:
+        reaching = [
+            f"| env | method | seeds reaching {threshold} | episodes | env steps | per seed (episodes / steps) |"
+        ]
+        reaching.append("|---|---|---|---|---|---|")
+        for env, methods in per_env.items():
+            curves = {}
+            for label, data in methods.items():
+                episode_files = [runs / f"{name}_episodes.csv" for name in data["runs"]]
+                reached = [first_reaching(path, threshold, window) for path in episode_files]
+                hits = np.array([r for r in reached if r is not None]).reshape(-1, 2)
+                cells = " · ".join("not reached" if r is None else f"{r[0]} / {r[1]}" for r in reached)
+                spread = [
+                    f"{hits[:, i].mean():.0f} ± {hits[:, i].std(ddof=1) if len(hits) > 1 else 0:.0f}"
+                    if len(hits)
+                    else "-"
+                    for i in (0, 1)
+                ]
+                reaching.append(
+                    f"| {env} | {label} | {len(hits)}/{len(reached)} | {spread[0]} | {spread[1]} | {cells} |"
+                )
+                summary[f"{env}/{label}"]["reached"] = reached
+                train_grid = np.linspace(0, data["grid"][-1], 101)[1:]
+                curves[label] = (
+                    train_grid,
+                    np.array([running_mean_curve(path, train_grid, window) for path in episode_files]),
+                )
             ylabel = f"mean return of the last {window} training episodes"
-            plot(by_algo, f"{env}: training episodes", ylabel, results / f"{env}_training.png")
+            plot_curves(curves, f"{env}: training episodes", ylabel, results / f"{env}_training.png")
+        markdown += (
+            f"\n\nEpisodes and env steps until the mean return of the last {window} training episodes first reaches "
+            f"{threshold}, over the seeds that reach it (mean ± sample std).\n\n" + "\n".join(reaching)
+        )
+    (results / "summary.md").write_text(markdown + "\n")
+    (results / "summary.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
     print(markdown)
 
 
@@ -273,19 +551,32 @@ def main() -> None:
     run_parser.add_argument("--results", type=Path, required=True)
     run_parser.add_argument("--logs", type=Path, default=Path("benchmarks/logs"))
     run_parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one core each)")
+    run_parser.add_argument(
+        "--address", help="an existing Ray cluster (auto, ray://host:10001); default: a local Ray runtime"
+    )
     run_parser.add_argument("--episodes", action="store_true", help="keep the training episodes too")
     summary_parser = commands.add_parser("summarize", help="tables and plots of the finished runs")
     summary_parser.add_argument("run_list", type=Path)
     summary_parser.add_argument("--results", type=Path, required=True)
     summary_parser.add_argument("--threshold", type=float, help="report episodes/steps until this return")
     summary_parser.add_argument("--window", type=int, default=100, help="training episodes averaged")
+    summary_parser.add_argument(
+        "--pair", action="append", default=[], help="X,Y: also report P(X > Y) (labels as in the table)"
+    )
+    summary_parser.add_argument(
+        "--reference", action="append", default=[], help="ENV=RETURN: the normalised score's 1 (default: best method)"
+    )
+    summary_parser.add_argument("--reps", type=int, default=50_000, help="bootstrap replications")
     args = parser.parse_args()
     if args.command == "run":
         if args.jobs < 1:
             parser.error("--jobs must be >= 1")
-        run(args.run_list, args.logs, args.results, args.jobs, args.episodes)
+        if not run(args.run_list, args.logs, args.results, args.jobs, args.episodes, args.address):
+            sys.exit(1)
     else:
-        summarize(args.run_list, args.results, args.threshold, args.window)
+        pairs = [tuple(pair.split(",")) for pair in args.pair]
+        references = {env: float(value) for env, value in (item.split("=") for item in args.reference)}
+        summarize(args.run_list, args.results, args.threshold, args.window, pairs, args.reps, references)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,15 @@
 """Smoke tests: each benchmark study runs end to end on a tiny budget (numbers are not checked here)."""
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import pytest
 
 from sb3_pg.common.callbacks import PHI_FORMS
@@ -25,27 +29,48 @@ def test_throughput_study(tmp_path):
     assert any("| a2c | " in row and "| 1.00 |" in row for row in table)
 
 
-def test_zoo_runs_resume_and_summarize(tmp_path):
+def tiny_run_list(tmp_path: Path, steps: int = 1000, seeds: tuple[int, ...] = (0, 1)) -> Path:
     run_list = tmp_path / "runs.txt"
-    args = "--algo reinforce --env CartPole-v1 -n 1000 --eval-freq 500"
-    lines = [f"tiny_s{seed} {args} --seed {seed}" for seed in (0, 1)]
+    args = f"--algo reinforce --env CartPole-v1 -n {steps} --eval-freq 500"
+    lines = [f"tiny_s{seed} {args} --seed {seed}" for seed in seeds]
     run_list.write_text("# a comment\n" + "\n".join(lines) + "\n")
+    return run_list
+
+
+def run_command(tmp_path: Path, run_list: Path, *extra: str) -> list[str]:
     logs, results = tmp_path / "logs", tmp_path / "results"
-    script = [sys.executable, "benchmarks/zoo_runs.py"]
-    run = [*script, "run", str(run_list), "--logs", str(logs), "--results", str(results), "--episodes"]
-    # What a killed run leaves: a lock of a dead runner and a half-written log folder
-    (logs / "tiny_s1" / "reinforce" / "CartPole-v1_1").mkdir(parents=True)
-    (logs / "tiny_s1.lock").write_text("999999999")
-    subprocess.run(run, cwd=ROOT, check=True)
+    return [
+        sys.executable,
+        "benchmarks/zoo_runs.py",
+        "run",
+        str(run_list),
+        "--logs",
+        str(logs),
+        "--results",
+        str(results),
+        *extra,
+    ]
+
+
+def test_zoo_runs_on_ray_resume_and_summarize(tmp_path):
+    """Two runs as Ray tasks on a local runtime, their results written by the driver; a re-run skips them."""
+    run_list = tiny_run_list(tmp_path)
+    results = tmp_path / "results"
+    run = run_command(tmp_path, run_list, "--episodes", "--jobs", "2")
+    output = subprocess.run(run, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    assert "2 runs to do" in output and "2 done, 0 running, 0 failed, 0 waiting" in output
     runs = results / "runs"
     evaluations = (runs / "tiny_s1.csv").read_text().splitlines()
     assert evaluations[0] == "timesteps," + ",".join(f"return_{i}" for i in range(10))
     assert [row.split(",")[0] for row in evaluations[1:]] == ["500", "1000"]
-    assert (runs / "tiny_s0_episodes.csv").exists() and not (logs / "tiny_s1.lock").exists()
+    assert (runs / "tiny_s0_episodes.csv").exists() and (tmp_path / "logs" / "tiny_s0.log").read_text()
+    assert json.loads((runs / "tiny_s0.json").read_text())["command"].endswith("--seed 0")
     finished = (runs / "tiny_s0.csv").stat().st_mtime_ns
-    subprocess.run(run, cwd=ROOT, check=True)
+    output = subprocess.run(run, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    assert "0 runs to do" in output
     assert (runs / "tiny_s0.csv").stat().st_mtime_ns == finished  # finished runs are skipped
 
+    script = [sys.executable, "benchmarks/zoo_runs.py"]
     summary = [*script, "summarize", str(run_list), "--results", str(results)]
     subprocess.run(summary, cwd=ROOT, check=True)
     assert "reaches" not in (results / "summary.md").read_text()
@@ -59,6 +84,55 @@ def test_zoo_runs_resume_and_summarize(tmp_path):
     table = (results / "summary.md").read_text()
     assert "| CartPole-v1 | reinforce | 2 |" in table
     assert (results / "CartPole-v1.png").exists() and (results / "CartPole-v1_training.png").exists()
+
+
+def ray_task_processes() -> list[psutil.Process]:
+    """The Ray workers running a run (Ray titles a worker after the task it executes)."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if any("ray::train_run" in part for part in process.info["cmdline"] or []):
+            found.append(process)
+    return found
+
+
+def wait_for(condition, timeout: float = 120.0) -> None:
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_a_killed_worker_is_retried(tmp_path):
+    run_list = tiny_run_list(tmp_path, steps=4000)
+    driver = subprocess.Popen(
+        run_command(tmp_path, run_list, "--jobs", "2"), cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    wait_for(lambda: len(ray_task_processes()) >= 1)
+    time.sleep(1.0)  # mid-run
+    ray_task_processes()[0].kill()
+    output, _ = driver.communicate(timeout=300)
+    assert driver.returncode == 0, output
+    assert "2 done, 0 running, 0 failed" in output
+    assert all((tmp_path / "results" / "runs" / f"tiny_s{seed}.csv").exists() for seed in (0, 1))
+
+
+def test_a_killed_driver_resumes_where_it_stopped(tmp_path):
+    run_list = tiny_run_list(tmp_path, steps=1000, seeds=(0, 1, 2))
+    first = tmp_path / "results" / "runs" / "tiny_s0.csv"
+    driver = subprocess.Popen(
+        run_command(tmp_path, run_list, "--jobs", "1"), cwd=ROOT, stdout=subprocess.DEVNULL, start_new_session=True
+    )
+    wait_for(first.exists)
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray runtime it started
+    driver.wait()
+    finished = first.stat().st_mtime_ns
+    output = subprocess.run(
+        run_command(tmp_path, run_list, "--jobs", "2"), cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
+    to_do = int(output.split(" runs to do")[0].split()[-1])
+    assert to_do in (1, 2)  # tiny_s0 is done; tiny_s1 may have finished before the kill
+    assert first.stat().st_mtime_ns == finished
+    assert all((tmp_path / "results" / "runs" / f"tiny_s{seed}.csv").exists() for seed in (0, 1, 2))
 
 
 @pytest.mark.parametrize("study", ["mujoco", "cartpole"])
@@ -91,3 +165,56 @@ def test_variance_study(tmp_path):
     assert all(set(stats) == {"critic_mse", *PHI_FORMS} for stats in results.values())
     assert (out / "CartPole-v1.png").exists()
     assert len((out / "summary.md").read_text().splitlines()) == 8 + 3 * len(PHI_FORMS)
+
+
+def write_synthetic_runs(runs: Path, name: str, finals: np.ndarray) -> None:
+    """Evaluation CSVs whose curves rise linearly to the given final returns (10 identical episodes each)."""
+    runs.mkdir(parents=True, exist_ok=True)
+    for seed, final in enumerate(finals):
+        rows = [f"{step * 1000}," + ",".join([f"{final * step / 4:.6f}"] * 10) for step in range(1, 5)]
+        header = "timesteps," + ",".join(f"return_{i}" for i in range(10))
+        (runs / f"{name}_s{seed}.csv").write_text("\n".join([header, *rows]) + "\n")
+        (runs / f"{name}_s{seed}.json").write_text(json.dumps({"wall_time_s": 60.0}))
+
+
+def test_rliable_summary_on_synthetic_runs(tmp_path):
+    """
+    Two envs, three methods with a known order (ppo ≫ a2c > reinforce on both) and 10 seeds: the intervals
+    contain the true values, the probability of improvement is near 1 where one method dominates and
+    near 1/2 between two draws of one distribution, and the normalised aggregate keeps the order.
+    """
+    from benchmarks.zoo_runs import summarize
+
+    rng = np.random.default_rng(0)
+    truth = {"reinforce": 100.0, "a2c": 110.0, "ppo": 300.0}
+    lines = []
+    for prefix, env in (("cp", "CartPole-v1"), ("ac", "Acrobot-v1")):
+        for algo, mean in truth.items():
+            write_synthetic_runs(tmp_path / "runs", f"{prefix}_{algo}", rng.normal(mean, 5.0, size=10))
+            lines += [f"{prefix}_{algo}_s{seed} --algo {algo} --env {env} --seed {seed}" for seed in range(10)]
+    run_list = tmp_path / "runs.txt"
+    run_list.write_text("\n".join(lines) + "\n")
+    summarize(run_list, tmp_path, None, 100, pairs=[("a2c", "reinforce")], reps=2000, references={"Acrobot-v1": 300.0})
+
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    covered = 0
+    for env in ("CartPole-v1", "Acrobot-v1"):
+        for algo, mean in truth.items():
+            point, low, high = summary[f"{env}/{algo}"]["final_mean"]
+            assert low < point < high and high - low < 20  # about ± 2 standard errors of 10 seeds with std 5
+            covered += low <= mean <= high
+            assert summary[f"{env}/{algo}"]["final_sample_std"] == pytest.approx(5.0, rel=0.5)
+    assert covered >= 5  # 95% intervals: six of them miss twice in about 3% of draws
+    improvement = summary["probability_of_improvement"]
+    assert improvement["CartPole-v1: ppo > a2c"][0] == 1.0  # dominates every run
+    assert improvement["CartPole-v1: a2c > reinforce"][0] > 0.8  # 10 apart, std 5: P = Φ(10 / √50) ≈ 0.92
+    assert improvement["CartPole-v1: a2c > reinforce"][1] > 0.5
+    iqm = summary["normalised"]["iqm"]
+    assert iqm["reinforce"][0] < iqm["a2c"][0] < iqm["ppo"][0]
+    low, high = summary["normalised"]["scale"]["Acrobot-v1"]
+    assert high == 300.0 and low < -400  # the given reference; a random policy's Acrobot return (-500 at most)
+    table = (tmp_path / "summary.md").read_text()
+    assert "| CartPole-v1 | ppo | 10 |" in table and "a2c > reinforce" in table
+    assert all(
+        (tmp_path / name).exists() for name in ("CartPole-v1.png", "aggregate_intervals.png", "aggregate_profiles.png")
+    )
