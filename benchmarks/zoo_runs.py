@@ -37,6 +37,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 EVAL_ARGS = ["--eval-freq", "20000", "--eval-episodes", "10", "--num-threads", "1"]
 METHODS = ["reinforce", "reinforce_baseline", "onestep_ac", "a2c", "ppo"]
@@ -146,6 +147,9 @@ def start_ray(address: str | None, jobs: int) -> str | None:
     import ray
 
     repository = Path(__file__).resolve().parents[1]
+    # Ray runs its workers at nice 15, as background work; here they are the work, and at that niceness any other
+    # busy process on the machine starves them (a 1000-step training took minutes beside two others)
+    os.environ.setdefault("RAY_worker_niceness", "0")
     if address is None:
         ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False, object_store_memory=256 * 1024**2)
         return str(repository)
@@ -233,6 +237,132 @@ def running_mean_curve(path: Path, grid: np.ndarray, window: int) -> np.ndarray:
     first = np.maximum(counts - window, 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(counts > 0, (cumulative[counts] - cumulative[first]) / (counts - first), np.nan)
+
+
+def tune_worker(train_args: list[str], repository: str | None) -> None:
+    """One tuning worker, as a Ray task: the zoo's optuna optimisation (``sb3-pg train -optimize``), shared study."""
+    from sb3_pg.zoo import main as zoo
+
+    if repository is not None:
+        os.chdir(repository)
+    with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(io.StringIO()):
+        try:
+            zoo(["train", *train_args, "-f", folder])
+        except SystemExit as error:
+            raise RuntimeError(f"sb3-pg train -optimize exited: {error}") from None
+
+
+def open_study(storage: str, study_name: str):  # type: ignore[no-untyped-def]
+    import optuna
+
+    if storage.endswith(".log"):  # the zoo's convention: a journal file
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
+    return optuna.load_study(storage=storage, study_name=study_name)
+
+
+def finished_trials(study) -> list:  # type: ignore[no-untyped-def]
+    from optuna.trial import TrialState
+
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+
+def masked(url: str) -> str:
+    """A storage URL without its password, to be written next to the results."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def tune(args: argparse.Namespace) -> bool:
+    """
+    ``workers`` tuning workers of one optuna study as Ray tasks, sharing ``n_trials`` between them (each its own
+    sampler seed, so that no two draw the same trials); the study's definition, the budget every method gets,
+    is written to RESULTS/<study>.json first. Trials lost with a dead worker are run again by a further round.
+    """
+    import ray
+
+    definition = {
+        "algo": args.algo,
+        "env": args.env,
+        "study_name": args.study_name,
+        "storage": masked(args.storage),
+        "n_trials": args.n_trials,
+        "n_timesteps": args.n_timesteps,
+        "sampler": args.sampler,
+        "pruner": args.pruner,
+        "n_startup_trials": args.n_startup_trials,
+        "n_evaluations": args.n_evaluations,
+        "eval_episodes": args.eval_episodes,
+        "workers": args.workers,
+        "seeds": [args.seed + worker for worker in range(args.workers)],
+        "commit": git_commit(),
+    }
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / f"{args.study_name}.json").write_text(json.dumps(definition, indent=1) + "\n")
+    common = [
+        "--algo", args.algo, "--env", args.env, "-optimize", "--n-jobs", "1", "--num-threads", "1",
+        "--storage", args.storage, "--study-name", args.study_name, "-n", str(args.n_timesteps),
+        "--sampler", args.sampler, "--pruner", args.pruner, "--n-startup-trials", str(args.n_startup_trials),
+        "--n-evaluations", str(args.n_evaluations), "--eval-episodes", str(args.eval_episodes), "--no-optim-plots",
+    ]  # fmt: skip
+    repository = start_ray(args.address, args.workers)
+    task = ray.remote(num_cpus=1, max_calls=1, max_retries=0)(tune_worker)
+    try:
+        for round_ in range(3):
+            try:
+                done = len(finished_trials(open_study(args.storage, args.study_name)))
+            except KeyError:  # no study yet: the workers create it
+                done = 0
+            left = args.n_trials - done
+            if left <= 0:
+                break
+            shares = [left // args.workers + (worker < left % args.workers) for worker in range(args.workers)]
+            seed = args.seed + round_ * args.workers
+            tasks = [
+                task.remote([*common, "--n-trials", str(share), "--seed", str(seed + worker)], repository)
+                for worker, share in enumerate(shares)
+                if share
+            ]
+            print(f"round {round_}: {len(tasks)} workers for the {left} trials left", flush=True)
+            for result in tasks:
+                try:
+                    ray.get(result)
+                except ray.exceptions.RayError as error:
+                    print(f"a worker failed: {str(error).strip().splitlines()[-1]}", flush=True)
+    finally:
+        ray.shutdown()
+    study = open_study(args.storage, args.study_name)
+    trials = finished_trials(study)
+    best = study.best_trial
+    print(f"{len(trials)} of {args.n_trials} trials finished; best value {best.value:.1f} (trial {best.number})")
+    return len(trials) >= args.n_trials
+
+
+def export(args: argparse.Namespace) -> str:
+    """The study's best trial as an entry of a zoo hyperparameter file, citing the study."""
+    from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER
+
+    import sb3_pg.zoo
+
+    study = open_study(args.storage, args.study_name)
+    best = study.best_trial
+    converted = HYPERPARAMS_CONVERTER[args.algo](best.params)
+    with open(sb3_pg.zoo.HYPERPARAMS_DIR / f"{args.algo}.yml") as file:
+        entry = dict(yaml.safe_load(file).get(args.env, {}))  # the entry it was tuned from (n_envs, normalize, ...)
+    entry.pop("n_timesteps", None)
+    policy_kwargs = converted.pop("policy_kwargs", {})
+    entry.update({key: float(value) if isinstance(value, float) else value for key, value in converted.items()})
+    lines = [
+        f"# Tuned: optuna study {args.study_name} ({masked(args.storage)}), the best of {len(finished_trials(study))}",
+        f"# trials (trial {best.number}, value {best.value:.1f}); its definition: {args.definition}",
+        f"{args.env}:",
+        *(f"  {key}: {json.dumps(value)}" for key, value in sorted(entry.items())),
+    ]
+    if policy_kwargs:
+
+        def literal(value):  # type: ignore[no-untyped-def]
+            return f"nn.{value.__name__}" if isinstance(value, type) else repr(value)
+
+        lines.append(f'  policy_kwargs: "dict({", ".join(f"{k}={literal(v)}" for k, v in policy_kwargs.items())})"')
+    return "\n".join(lines) + "\n"
 
 
 # The textbook order of seed 000: each method should beat the one before it
@@ -567,7 +697,36 @@ def main() -> None:
         "--reference", action="append", default=[], help="ENV=RETURN: the normalised score's 1 (default: best method)"
     )
     summary_parser.add_argument("--reps", type=int, default=50_000, help="bootstrap replications")
+    tune_parser = commands.add_parser("tune", help="tuning workers of one optuna study on Ray")
+    tune_parser.add_argument("--algo", required=True)
+    tune_parser.add_argument("--env", required=True)
+    tune_parser.add_argument("--storage", required=True, help="a journal file (.log), sqlite:///..., postgresql://...")
+    tune_parser.add_argument("--study-name", required=True)
+    tune_parser.add_argument("--n-trials", type=int, required=True, help="trials in all, shared by the workers")
+    tune_parser.add_argument("--n-timesteps", type=int, required=True, help="env steps per trial")
+    tune_parser.add_argument("--workers", type=int, default=1)
+    tune_parser.add_argument("--sampler", default="tpe", choices=["random", "tpe", "auto"])
+    tune_parser.add_argument("--pruner", default="median", choices=["halving", "median", "none"])
+    tune_parser.add_argument("--n-startup-trials", type=int, default=10)
+    tune_parser.add_argument("--n-evaluations", type=int, default=10, help="evaluations per trial (for pruning)")
+    tune_parser.add_argument("--eval-episodes", type=int, default=5)
+    tune_parser.add_argument("--seed", type=int, default=100, help="first sampler seed (runs use 0-9: disjoint)")
+    tune_parser.add_argument("--results", type=Path, default=Path("benchmarks/results/tuning"))
+    tune_parser.add_argument("--address", help="an existing Ray cluster; default: a local Ray runtime")
+    export_parser = commands.add_parser("export", help="the best trial of a study as a hyperparameter file entry")
+    export_parser.add_argument("--algo", required=True)
+    export_parser.add_argument("--env", required=True)
+    export_parser.add_argument("--storage", required=True)
+    export_parser.add_argument("--study-name", required=True)
+    export_parser.add_argument("--definition", default="", help="where the study's definition is (cited)")
     args = parser.parse_args()
+    if args.command == "tune":
+        if min(args.workers, args.n_trials, args.n_timesteps) < 1:
+            parser.error("--workers, --n-trials and --n-timesteps must be >= 1")
+        sys.exit(0 if tune(args) else 1)
+    if args.command == "export":
+        print(export(args), end="")
+        return
     if args.command == "run":
         if args.jobs < 1:
             parser.error("--jobs must be >= 1")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 import pytest
+import yaml
 
 from sb3_pg.common.callbacks import PHI_FORMS
 
@@ -217,4 +218,46 @@ def test_rliable_summary_on_synthetic_runs(tmp_path):
     assert "| CartPole-v1 | ppo | 10 |" in table and "a2c > reinforce" in table
     assert all(
         (tmp_path / name).exists() for name in ("CartPole-v1.png", "aggregate_intervals.png", "aggregate_profiles.png")
+    )
+
+
+@pytest.fixture
+def postgresql(tmp_path):
+    """A real PostgreSQL server (pgserver's embedded build), stopped after the test."""
+    import pgserver
+
+    server = pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()
+
+
+def test_tuning_workers_share_a_postgresql_study(tmp_path, postgresql):
+    """Two Ray workers on one optuna study in PostgreSQL finish the 4 trials asked for: none lost, none twice."""
+    import optuna
+    from optuna.trial import TrialState
+
+    results = tmp_path / "tuning"
+    tune = [sys.executable, "benchmarks/zoo_runs.py", "tune", "--algo", "reinforce", "--env", "CartPole-v1"]
+    tune += ["--storage", postgresql, "--study-name", "shared", "--n-trials", "4", "--workers", "2"]
+    tune += ["--n-timesteps", "1000", "--sampler", "tpe", "--pruner", "median", "--n-evaluations", "2"]
+    tune += ["--eval-episodes", "2", "--results", str(results)]
+    output = subprocess.run(tune, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    assert "4 of 4 trials finished" in output
+
+    study = optuna.load_study(storage=postgresql, study_name="shared")
+    assert sorted(trial.number for trial in study.trials) == [0, 1, 2, 3]
+    assert all(trial.state in (TrialState.COMPLETE, TrialState.PRUNED) for trial in study.trials)
+    assert len({json.dumps(trial.params, sort_keys=True) for trial in study.trials}) == 4  # no trial drawn twice
+    definition = json.loads((results / "shared.json").read_text())
+    assert definition["n_trials"] == 4 and definition["n_timesteps"] == 1000 and definition["seeds"] == [100, 101]
+    assert (definition["sampler"], definition["pruner"]) == ("tpe", "median")
+
+    export = [sys.executable, "benchmarks/zoo_runs.py", "export", "--algo", "reinforce", "--env", "CartPole-v1"]
+    export += ["--storage", postgresql, "--study-name", "shared", "--definition", "results/shared.json"]
+    entry = subprocess.run(export, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    assert "# Tuned: optuna study shared" in entry and "results/shared.json" in entry
+    parsed = yaml.safe_load(entry)["CartPole-v1"]
+    best = study.best_trial.params
+    assert (
+        parsed["learning_rate"] == pytest.approx(best["learning_rate"]) and parsed["n_episodes"] == best["n_episodes"]
     )
