@@ -1,6 +1,7 @@
 """The SB3 API: action spaces, policies, save/load, predict, VecNormalize, callbacks, seeding, bad input."""
 
 import csv
+import zipfile
 
 import gymnasium as gym
 import numpy as np
@@ -452,6 +453,16 @@ def test_minibatches_make_the_same_update(algo):
     assert models[0].rollout_buffer.n_steps > 7  # several minibatches
     for a, b in zip(parameters(models[0]), parameters(models[1]), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_saved_models_hold_no_batch(algo, tmp_path):
+    """A saved model holds parameters and settings, not the last update's samples."""
+    model = make(algo, "CartPole-v1").learn(300)
+    model.save(tmp_path / "model")
+    data = zipfile.ZipFile(tmp_path / "model.zip").read("data").decode()
+    assert "_whole_batch" not in data and 'rollout_buffer"' not in data
+    assert (tmp_path / "model.zip").stat().st_size < 200_000
 
 
 @pytest.mark.parametrize("algo", [REINFORCEBaseline, OneStepAC])

@@ -328,6 +328,9 @@ class REINFORCE(PolicyGradientAlgorithm):
 
         return True
 
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_whole_batch"]  # the last update's samples
+
     def _warn_if_over_budget(self) -> None:
         """Warn once if the first batch of learn() is still filling when total_timesteps is spent."""
         # Later batches overshoot by less than a batch, as every run's last one does
@@ -377,8 +380,14 @@ class REINFORCE(PolicyGradientAlgorithm):
     def _batch_mean(self, loss: Any) -> Iterable[th.Tensor]:
         """
         ``loss(minibatch)`` for each minibatch of ``batch_size``, weighted by its share of the batch: their
-        gradients add up to the gradient of the whole batch's mean loss.
+        gradients add up to the gradient of the whole batch's mean loss. The whole batch as one minibatch
+        (``batch_size=None``) is drawn from the buffer once per update and shared by its gradient steps.
         """
+        if self.batch_size is None:
+            if self._whole_batch is None:
+                (self._whole_batch,) = self.rollout_buffer.get()
+            yield loss(self._whole_batch)
+            return
         n_steps = self.rollout_buffer.n_steps
         for rollout_data in self.rollout_buffer.get(self.batch_size):
             yield loss(rollout_data) * (len(rollout_data.advantages) / n_steps)
@@ -390,6 +399,7 @@ class REINFORCE(PolicyGradientAlgorithm):
         # Switch to train mode (this affects batch norm / dropout)
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
+        self._whole_batch = None
 
         self.logger.record("train/return_mean", float(self.rollout_buffer.returns[self.rollout_buffer.in_batch].mean()))
         if self.baseline == "optimal":

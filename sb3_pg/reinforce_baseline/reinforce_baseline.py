@@ -187,11 +187,17 @@ class REINFORCEBaseline(REINFORCE):
                 rewards[idx] += self.gamma * terminal_value.item()
 
     def _finish_rollout(self, rollout_buffer: EpisodeRolloutBuffer, dones: np.ndarray) -> None:
-        # The baseline V(s_t): the critic as it is before this batch's update, in one pass over the batch
+        # The baseline V(s_t): the critic as it is before this batch's update, in one pass over the batch's steps
+        in_batch = rollout_buffer.in_batch[: rollout_buffer.pos]
+        observations = rollout_buffer.observations_so_far()
+        in_batch_flat = in_batch.reshape(-1)  # time-major, as observations_so_far()
+        if isinstance(observations, dict):
+            observations = {key: obs[in_batch_flat] for key, obs in observations.items()}
+        else:
+            observations = observations[in_batch_flat]
         with th.no_grad():
-            observations = obs_as_tensor(rollout_buffer.observations_so_far(), self.device)  # type: ignore[arg-type]
-            values = self.policy.predict_values(observations).cpu().numpy()  # type: ignore[arg-type]
-        rollout_buffer.values[: rollout_buffer.pos] = values.reshape(rollout_buffer.pos, rollout_buffer.n_envs)
+            values = self.policy.predict_values(obs_as_tensor(observations, self.device))  # type: ignore[arg-type]
+        rollout_buffer.values[: rollout_buffer.pos][in_batch] = values.cpu().numpy().flatten()
         super()._finish_rollout(rollout_buffer, dones)
 
     def _value_loss(self, rollout_data: DiscountedRolloutBufferSamples) -> th.Tensor:
@@ -207,6 +213,7 @@ class REINFORCEBaseline(REINFORCE):
         # Switch to train mode (this affects batch norm / dropout)
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
+        self._whole_batch = None
 
         buffer = self.rollout_buffer
         returns, values = buffer.returns[buffer.in_batch], buffer.values[buffer.in_batch]
