@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Throughput of two commits of sb3-pg measured alternately (old, new, new, old, old, new: one repeat of
+# benchmarks/throughput.py each, the same command), so that load on the machine falls on both alike.
+#   bash benchmarks/throughput_ab.sh OLD_COMMIT NEW_COMMIT OUT_DIR
+# writes OUT_DIR/{old,new}_<round>.{json,md}; run from the repository root with the venv's python.
+set -euo pipefail
+old=$1 new=$2 out=$(realpath -m "$3")
+python=${PYTHON:-$(pwd)/.venv/bin/python}
+methods="reinforce reinforce_baseline onestep_ac a2c a2c_n_steps_1"
+args=(--envs CartPole-v1 HalfCheetah-v5 --n-envs 1 8 --repeats 1 --steps 10000 --methods $methods)
+work=$(mktemp -d)
+git worktree add -q "$work/old" "$old"
+git worktree add -q "$work/new" "$new"
+trap 'git worktree remove --force "$work/old"; git worktree remove --force "$work/new"' EXIT
+mkdir -p "$out"
+measure() { (cd "$work/$1" && PYTHONPATH="$work/$1" "$python" benchmarks/throughput.py "${args[@]}" --out "$out/$1_$2"); }
+measure old 0; measure new 0; measure new 1; measure old 1; measure old 2; measure new 2
