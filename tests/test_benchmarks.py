@@ -72,7 +72,7 @@ def test_zoo_runs_on_ray_resume_and_summarize(tmp_path):
     assert (runs / "tiny_s0.csv").stat().st_mtime_ns == finished  # finished runs are skipped
 
     script = [sys.executable, "benchmarks/zoo_runs.py"]
-    summary = [*script, "summarize", str(run_list), "--results", str(results)]
+    summary = [*script, "summarize", str(run_list), "--results", str(results), "--reps", "1000"]
     subprocess.run(summary, cwd=ROOT, check=True)
     assert "reaches" not in (results / "summary.md").read_text()
     subprocess.run([*summary, "--threshold", "15", "--window", "5"], cwd=ROOT, check=True)
