@@ -90,17 +90,17 @@ def test_full_return_mode_weights_every_step_by_g0():
     assert g0[(1, 0, 5)] == pytest.approx(rtg([1, 2, 3, 4, 5, 6])[0])
 
 
+def linear_critic_model(**kwargs) -> REINFORCEBaseline:
+    """REINFORCEBaseline on the scripted VecEnv, batches of 3 episodes, a critic without hidden layers."""
+    policy_kwargs = dict(net_arch=dict(pi=[8], vf=[]))
+    return REINFORCEBaseline(
+        "MlpPolicy", make_env(), n_episodes=3, gamma=GAMMA, policy_kwargs=policy_kwargs, seed=0, **kwargs
+    )
+
+
 @pytest.mark.parametrize("bootstrap", [True, False])
 def test_baseline_bootstraps_truncated_episodes_only(bootstrap):
-    model = REINFORCEBaseline(
-        "MlpPolicy",
-        make_env(),
-        n_episodes=3,
-        gamma=GAMMA,
-        bootstrap_truncated=bootstrap,
-        policy_kwargs=dict(net_arch=dict(pi=[8], vf=[])),
-        seed=0,
-    )
+    model = linear_critic_model(bootstrap_truncated=bootstrap)
     # A constant critic V(s) = 10 makes the bootstrap visible
     with th.no_grad():
         model.policy.value_net.weight.zero_()
@@ -139,15 +139,7 @@ def test_baseline_advantages_by_hand(gae_lambda):
     sum Σ_l (γλ)^l δ_{t+l}), within each episode, with a linear critic V(o) = w·o + b that the truncated
     episodes are bootstrapped from.
     """
-    model = REINFORCEBaseline(
-        "MlpPolicy",
-        make_env(),
-        n_episodes=3,
-        gamma=GAMMA,
-        gae_lambda=gae_lambda,
-        policy_kwargs=dict(net_arch=dict(pi=[8], vf=[])),
-        seed=0,
-    )
+    model = linear_critic_model(gae_lambda=gae_lambda)
     weights, bias = np.array([0.3, -0.7]), 0.4
     with th.no_grad():
         model.policy.value_net.weight.copy_(th.tensor(weights[None], dtype=th.float32))
