@@ -261,3 +261,31 @@ def test_tuning_workers_share_a_postgresql_study(tmp_path, postgresql):
     assert (
         parsed["learning_rate"] == pytest.approx(best["learning_rate"]) and parsed["n_episodes"] == best["n_episodes"]
     )
+
+
+def test_runs_on_an_existing_cluster(tmp_path):
+    """--address: a head started with `ray start` (authentication off, as on a private network) runs the list."""
+    ray = str(Path(sys.executable).parent / "ray")
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    port = str(6400 + os.getpid() % 500)
+    head = subprocess.Popen(
+        [ray, "start", "--head", "--port", port, "--num-cpus", "1", "--include-dashboard", "false", "--block"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        run_list = tiny_run_list(tmp_path, seeds=(0,))
+        command = run_command(tmp_path, run_list, "--address", f"127.0.0.1:{port}")
+        for _ in range(60):  # the head takes a few seconds to come up
+            result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+            if "Failed to connect" not in result.stderr:
+                break
+            time.sleep(1.0)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert "1 done, 0 running, 0 failed" in result.stdout
+        assert (tmp_path / "results" / "runs" / "tiny_s0.csv").exists()
+    finally:
+        os.killpg(head.pid, signal.SIGKILL)
+        head.wait()
