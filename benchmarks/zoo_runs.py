@@ -151,7 +151,14 @@ def start_ray(address: str | None, jobs: int) -> str | None:
     # busy process on the machine starves them (a 1000-step training took minutes beside two others)
     os.environ.setdefault("RAY_worker_niceness", "0")
     if address is None:
-        ray.init(num_cpus=jobs, include_dashboard=False, log_to_driver=False, object_store_memory=256 * 1024**2)
+        # "local": a new runtime, never a cluster that `ray start` left on this machine
+        ray.init(
+            address="local",
+            num_cpus=jobs,
+            include_dashboard=False,
+            log_to_driver=False,
+            object_store_memory=256 * 1024**2,
+        )
         return str(repository)
     # On a cluster the nodes need the same Python environment; the checkout travels with the tasks
     excludes = [".git", ".venv", "benchmarks/logs", "benchmarks/results", "logs"]

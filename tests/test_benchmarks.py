@@ -87,12 +87,18 @@ def test_zoo_runs_on_ray_resume_and_summarize(tmp_path):
     assert (results / "CartPole-v1.png").exists() and (results / "CartPole-v1_training.png").exists()
 
 
-def ray_task_processes() -> list[psutil.Process]:
-    """The Ray workers running a run (Ray titles a worker after the task it executes)."""
+def ray_task_processes(driver: subprocess.Popen) -> list[psutil.Process]:
+    """
+    The Ray workers running a run for this driver (Ray titles a worker after the task it executes): its local
+    runtime's processes descend from it, and another study's on the same machine must be left alone.
+    """
     found = []
-    for process in psutil.process_iter(["cmdline"]):
-        if any("ray::train_run" in part for part in process.info["cmdline"] or []):
-            found.append(process)
+    for process in psutil.Process(driver.pid).children(recursive=True):
+        try:
+            if any("ray::train_run" in part for part in process.cmdline()):
+                found.append(process)
+        except psutil.NoSuchProcess:
+            pass
     return found
 
 
@@ -108,9 +114,9 @@ def test_a_killed_worker_is_retried(tmp_path):
     driver = subprocess.Popen(
         run_command(tmp_path, run_list, "--jobs", "2"), cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
-    wait_for(lambda: len(ray_task_processes()) >= 1)
+    wait_for(lambda: len(ray_task_processes(driver)) >= 1)
     time.sleep(1.0)  # mid-run
-    ray_task_processes()[0].kill()
+    ray_task_processes(driver)[0].kill()
     output, _ = driver.communicate(timeout=300)
     assert driver.returncode == 0, output
     assert "2 done, 0 running, 0 failed" in output
