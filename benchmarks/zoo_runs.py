@@ -352,10 +352,12 @@ def export(args: argparse.Namespace) -> str:
     study = open_study(args.storage, args.study_name)
     best = study.best_trial
     converted = HYPERPARAMS_CONVERTER[args.algo](best.params)
-    with open(sb3_pg.zoo.HYPERPARAMS_DIR / f"{args.algo}.yml") as file:
+    with open(args.conf_file or sb3_pg.zoo.HYPERPARAMS_DIR / f"{args.algo}.yml") as file:
         entry = dict(yaml.safe_load(file).get(args.env, {}))  # the entry it was tuned from (n_envs, normalize, ...)
     entry.pop("n_timesteps", None)
     policy_kwargs = converted.pop("policy_kwargs", {})
+    if policy_kwargs:  # the zoo replaced the entry's policy_kwargs with the sampled ones in every trial
+        entry.pop("policy_kwargs", None)
     entry.update({key: float(value) if isinstance(value, float) else value for key, value in converted.items()})
     lines = [
         f"# Tuned: optuna study {args.study_name} ({masked(args.storage)}), the best of {len(finished_trials(study))}",
@@ -726,6 +728,7 @@ def main() -> None:
     export_parser.add_argument("--storage", required=True)
     export_parser.add_argument("--study-name", required=True)
     export_parser.add_argument("--definition", default="", help="where the study's definition is (cited)")
+    export_parser.add_argument("--conf-file", help="the yml the study was tuned from (default: sb3-pg's)")
     args = parser.parse_args()
     if args.command == "tune":
         if min(args.workers, args.n_trials, args.n_timesteps) < 1:

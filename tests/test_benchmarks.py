@@ -260,8 +260,13 @@ def test_tuning_workers_share_a_postgresql_study(tmp_path, postgresql):
 
     export = [sys.executable, "benchmarks/zoo_runs.py", "export", "--algo", "reinforce", "--env", "CartPole-v1"]
     export += ["--storage", postgresql, "--study-name", "shared", "--definition", "results/shared.json"]
+    # An entry with policy_kwargs of its own: the trials' sampled ones replaced them, and so must the export's
+    conf = tmp_path / "tuned_from.yml"
+    conf.write_text("CartPole-v1:\n  n_envs: 1\n  policy: 'MlpPolicy'\n  policy_kwargs: 'dict(log_std_init=-1)'\n")
+    export += ["--conf-file", str(conf)]
     entry = subprocess.run(export, cwd=ROOT, check=True, capture_output=True, text=True).stdout
     assert "# Tuned: optuna study shared" in entry and "results/shared.json" in entry
+    assert all(entry.count(f"  {key}:") == 1 for key in ("policy_kwargs", "learning_rate", "n_episodes"))
     parsed = yaml.safe_load(entry)["CartPole-v1"]
     best = study.best_trial.params
     assert (
