@@ -109,11 +109,12 @@ class EpisodeBufferMixin(DiscountedSamplesMixin):
         """Complete episodes in the batch (every episode of the batch starts and ends in the buffer)."""
         return int((self.episode_starts[: self.pos].astype(bool) & self.in_batch[: self.pos]).sum())
 
-    def observations_so_far(self) -> np.ndarray | dict[str, np.ndarray]:
-        """The observations added since the last reset, flattened time-major: ``(pos * n_envs, *obs_shape)``."""
+    def batch_observations(self) -> np.ndarray | dict[str, np.ndarray]:
+        """The batch's observations, in the order of ``array[in_batch]`` for the buffer's other arrays."""
+        in_batch = self.in_batch[: self.pos]
 
         def flat(obs: np.ndarray) -> np.ndarray:
-            return obs[: self.pos].reshape(-1, *obs.shape[2:])
+            return obs[: self.pos][in_batch]
 
         if isinstance(self.observations, dict):
             return {key: flat(obs) for key, obs in self.observations.items()}

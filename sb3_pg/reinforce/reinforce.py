@@ -347,12 +347,7 @@ class REINFORCE(PolicyGradientAlgorithm):
     def _subtract_optimal_baseline(self) -> None:
         """Φ_t − b* for each step of the batch, b* from the batch's other episodes (see ``baseline``)."""
         buffer = self.rollout_buffer
-        in_batch = buffer.in_batch.reshape(-1)  # time-major, as observations_so_far()
-        observations = buffer.observations_so_far()
-        if isinstance(observations, dict):
-            observations = {key: obs[in_batch] for key, obs in observations.items()}
-        else:
-            observations = observations[in_batch]
+        observations = buffer.batch_observations()
         actions = self._buffer_actions(th.as_tensor(buffer.actions[buffer.in_batch], device=self.device).float())
         norms = score_sq_norms(self.policy, obs_as_tensor(observations, self.device), actions, self.batch_size)
         phi = buffer.advantages[buffer.in_batch]

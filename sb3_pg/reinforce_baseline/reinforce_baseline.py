@@ -188,16 +188,12 @@ class REINFORCEBaseline(REINFORCE):
 
     def _finish_rollout(self, rollout_buffer: EpisodeRolloutBuffer, dones: np.ndarray) -> None:
         # The baseline V(s_t): the critic as it is before this batch's update, in one pass over the batch's steps
-        in_batch = rollout_buffer.in_batch[: rollout_buffer.pos]
-        observations = rollout_buffer.observations_so_far()
-        in_batch_flat = in_batch.reshape(-1)  # time-major, as observations_so_far()
-        if isinstance(observations, dict):
-            observations = {key: obs[in_batch_flat] for key, obs in observations.items()}
-        else:
-            observations = observations[in_batch_flat]
+        observations = obs_as_tensor(rollout_buffer.batch_observations(), self.device)
         with th.no_grad():
-            values = self.policy.predict_values(obs_as_tensor(observations, self.device))  # type: ignore[arg-type]
-        rollout_buffer.values[: rollout_buffer.pos][in_batch] = values.cpu().numpy().flatten()
+            values = self.policy.predict_values(observations)  # type: ignore[arg-type]
+        rollout_buffer.values[: rollout_buffer.pos][rollout_buffer.in_batch[: rollout_buffer.pos]] = (
+            values.cpu().numpy().flatten()
+        )
         super()._finish_rollout(rollout_buffer, dones)
 
     def _value_loss(self, rollout_data: DiscountedRolloutBufferSamples) -> th.Tensor:
