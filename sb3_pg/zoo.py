@@ -57,6 +57,8 @@ def _convert_common(params: dict[str, Any]) -> dict[str, Any]:
     net_arch = {"small": [64, 64], "medium": [256, 256]}[params.pop("net_arch")]
     activation_fn = {"tanh": nn.Tanh, "relu": nn.ReLU}[params.pop("activation_fn")]
     params["policy_kwargs"] = {"net_arch": {"pi": net_arch, "vf": net_arch}, "activation_fn": activation_fn}
+    if "min_batch_steps" in params:
+        params["n_episodes"] = None  # the batch is set in steps alone, whatever the entry's n_episodes
     return params
 
 
@@ -70,12 +72,18 @@ def _sample_common(trial: optuna.Trial) -> dict[str, Any]:
     }
 
 
+# The REINFORCE batch in env steps (whole episodes until at least this many), as A2C's n_steps: a trial's number
+# of updates then does not depend on the task's episode length (in episodes, a HalfCheetah batch of 8 is 8000 steps,
+# and a 250k-step trial made 31 updates)
+BATCH_STEPS = [256, 512, 1024, 2048, 4096, 8192]
+
+
 def sample_reinforce_params(trial: optuna.Trial, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
     """Optuna sampler for REINFORCE."""
     return _convert_common(
         {
             **_sample_common(trial),
-            "n_episodes": trial.suggest_categorical("n_episodes", [1, 2, 4, 8, 16, 32]),
+            "min_batch_steps": trial.suggest_categorical("min_batch_steps", BATCH_STEPS),
             "max_grad_norm": trial.suggest_float("max_grad_norm", 0.3, 5.0, log=True),
         }
     )
@@ -88,7 +96,7 @@ def sample_reinforce_baseline_params(
     return _convert_common(
         {
             **_sample_common(trial),
-            "n_episodes": trial.suggest_categorical("n_episodes", [1, 2, 4, 8, 16, 32]),
+            "min_batch_steps": trial.suggest_categorical("min_batch_steps", BATCH_STEPS),
             "max_grad_norm": trial.suggest_float("max_grad_norm", 0.3, 5.0, log=True),
             "critic_learning_rate": trial.suggest_float("critic_learning_rate", 1e-4, 3e-2, log=True),
             "n_critic_steps": trial.suggest_categorical("n_critic_steps", [1, 5, 10, 20]),

@@ -266,12 +266,12 @@ def test_tuning_workers_share_a_postgresql_study(tmp_path, postgresql):
     export += ["--conf-file", str(conf)]
     entry = subprocess.run(export, cwd=ROOT, check=True, capture_output=True, text=True).stdout
     assert "# Tuned: optuna study shared" in entry and "results/shared.json" in entry
-    assert all(entry.count(f"  {key}:") == 1 for key in ("policy_kwargs", "learning_rate", "n_episodes"))
+    keys = ("policy_kwargs", "learning_rate", "min_batch_steps", "n_episodes")
+    assert all(entry.count(f"  {key}:") == 1 for key in keys)
     parsed = yaml.safe_load(entry)["CartPole-v1"]
     best = study.best_trial.params
-    assert (
-        parsed["learning_rate"] == pytest.approx(best["learning_rate"]) and parsed["n_episodes"] == best["n_episodes"]
-    )
+    assert parsed["learning_rate"] == pytest.approx(best["learning_rate"])
+    assert parsed["min_batch_steps"] == best["min_batch_steps"] and parsed["n_episodes"] is None
 
 
 def test_runs_on_an_existing_cluster(tmp_path):

@@ -188,3 +188,30 @@ def test_reinforce_baseline_sampler_tunes_gae_lambda():
     assert len(lambdas) > 1 and lambdas <= {0.8, 0.9, 0.95, 0.98, 1.0}
     model = REINFORCEBaseline("MlpPolicy", "CartPole-v1", **params)
     assert model.gae_lambda == params["gae_lambda"] == model.rollout_buffer.gae_lambda
+
+
+@pytest.mark.parametrize("algo", ["reinforce", "reinforce_baseline"])
+def test_samplers_set_the_batch_in_steps(algo):
+    """
+    The batch size is drawn in env steps, with no minimum number of episodes left from the yml entry: a
+    trial's number of updates must not scale with the task's episode length (an 8-episode batch is 8000
+    steps on HalfCheetah, 31 updates in a 250k-step trial).
+    """
+    from rl_zoo3 import hyperparams_opt
+
+    from sb3_pg.zoo import BATCH_STEPS, SB3_PG_ALGOS
+
+    sampler = hyperparams_opt.HYPERPARAMS_SAMPLER[algo]
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    drawn = set()
+    for _ in range(30):
+        trial = study.ask()
+        params = sampler(trial, n_actions=2, n_envs=1, additional_args={})
+        drawn.add(params["min_batch_steps"])
+        assert params["n_episodes"] is None and "n_episodes" not in trial.params
+        # The zoo's converter, which the export uses, gives the same constructor arguments from the trial's params
+        assert hyperparams_opt.HYPERPARAMS_CONVERTER[algo](trial.params)["n_episodes"] is None
+    assert drawn == set(BATCH_STEPS)
+    # What it draws overrides an entry with a batch in episodes
+    model = SB3_PG_ALGOS[algo]("MlpPolicy", "CartPole-v1", **{"n_episodes": 8, **params})
+    assert (model.n_episodes, model.min_batch_steps) == (None, params["min_batch_steps"])
