@@ -246,10 +246,30 @@ def running_mean_curve(path: Path, grid: np.ndarray, window: int) -> np.ndarray:
         return np.where(counts > 0, (cumulative[counts] - cumulative[first]) / (counts - first), np.nan)
 
 
+def register_a2c_space() -> None:
+    """
+    The comparison table's tuned A2C: the zoo's A2C sampler plus the initial policy (log std, orthogonal init) that
+    sb3-pg's samplers draw, so that every tuned row searches the same policy dimensions. Only the benchmarks use
+    it: ``sb3-pg train --algo a2c -optimize`` keeps the zoo's space.
+    """
+    from rl_zoo3 import hyperparams_opt
+
+    from sb3_pg.zoo import sample_policy_init, with_policy_init
+
+    def sample_a2c_params(trial, n_actions: int, n_envs: int, additional_args: dict) -> dict:  # type: ignore[no-untyped-def]
+        params = hyperparams_opt.sample_a2c_params(trial, n_actions, n_envs, additional_args)
+        params["policy_kwargs"].update(sample_policy_init(trial))
+        return params
+
+    hyperparams_opt.HYPERPARAMS_SAMPLER["a2c"] = sample_a2c_params
+    hyperparams_opt.HYPERPARAMS_CONVERTER["a2c"] = with_policy_init(hyperparams_opt.convert_onpolicy_params)
+
+
 def tune_worker(train_args: list[str], repository: str | None) -> None:
     """One tuning worker, as a Ray task: the zoo's optuna optimisation (``sb3-pg train -optimize``), shared study."""
     from sb3_pg.zoo import main as zoo
 
+    register_a2c_space()
     if repository is not None:
         os.chdir(repository)
     with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(io.StringIO()):
@@ -349,6 +369,7 @@ def export(args: argparse.Namespace) -> str:
 
     import sb3_pg.zoo
 
+    register_a2c_space()
     study = open_study(args.storage, args.study_name)
     best = study.best_trial
     converted = HYPERPARAMS_CONVERTER[args.algo](best.params)

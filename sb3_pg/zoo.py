@@ -19,6 +19,7 @@ import inspect
 import os
 import runpy
 import sys
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,20 @@ ZOO_KEYS = {
 }
 
 
+def with_policy_init(convert: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A converter that also moves the sampled initial policy (:func:`sample_policy_init`) into ``policy_kwargs``."""
+
+    def converted(params: dict[str, Any]) -> dict[str, Any]:
+        params = dict(params)
+        init = {key: params.pop(key) for key in POLICY_INIT_KEYS if key in params}
+        hyperparams = convert(params)
+        hyperparams["policy_kwargs"] = {**hyperparams.get("policy_kwargs", {}), **init}
+        return hyperparams
+
+    return converted
+
+
+@with_policy_init
 def _convert_common(params: dict[str, Any]) -> dict[str, Any]:
     """Sampled values (optuna's ``trial.params``) to constructor arguments, for the keys all three share."""
     params = dict(params)
@@ -62,6 +77,22 @@ def _convert_common(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+POLICY_INIT_KEYS = ("log_std_init", "ortho_init")
+
+
+def sample_policy_init(trial: optuna.Trial) -> dict[str, Any]:
+    """
+    The initial policy: the Gaussian's log std and SB3's orthogonal initialisation (which scales the action head
+    by 0.01). The zoo replaces an entry's ``policy_kwargs`` with the sampled ones, so without these a trial keeps
+    SB3's std of 1 and a near-zero mean action, while our hand-set MuJoCo entries and the zoo's tuned MuJoCo PPO
+    entries set them (log_std_init -1 and -2, ortho_init False). Unused by discrete action spaces.
+    """
+    return {
+        "log_std_init": trial.suggest_float("log_std_init", -3.0, 0.0),
+        "ortho_init": trial.suggest_categorical("ortho_init", [False, True]),
+    }
+
+
 def _sample_common(trial: optuna.Trial) -> dict[str, Any]:
     return {
         "learning_rate": trial.suggest_float("learning_rate", 1e-5, 1e-2, log=True),
@@ -69,6 +100,7 @@ def _sample_common(trial: optuna.Trial) -> dict[str, Any]:
         "ent_coef": trial.suggest_float("ent_coef", 1e-8, 0.05, log=True),
         "net_arch": trial.suggest_categorical("net_arch", ["small", "medium"]),
         "activation_fn": trial.suggest_categorical("activation_fn", ["tanh", "relu"]),
+        **sample_policy_init(trial),
     }
 
 

@@ -162,6 +162,28 @@ def test_first_reaching_counts_episodes_and_steps(tmp_path):
     assert first_reaching(path, 50.0, window=2) is None
 
 
+def test_tuned_a2c_draws_the_initial_policy_too(monkeypatch):
+    """The table's A2C studies search the zoo's A2C space plus the initial policy ours search; the package's doesn't."""
+    import optuna
+    from rl_zoo3 import hyperparams_opt
+    from stable_baselines3 import A2C
+
+    import sb3_pg.zoo  # noqa: F401  (registers sb3-pg's samplers)
+    from benchmarks.zoo_runs import register_a2c_space
+
+    assert hyperparams_opt.HYPERPARAMS_SAMPLER["a2c"] is hyperparams_opt.sample_a2c_params
+    for table in (hyperparams_opt.HYPERPARAMS_SAMPLER, hyperparams_opt.HYPERPARAMS_CONVERTER):
+        monkeypatch.setitem(table, "a2c", table["a2c"])  # restored after the test
+    register_a2c_space()
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    params = hyperparams_opt.HYPERPARAMS_SAMPLER["a2c"](trial, n_actions=1, n_envs=1, additional_args={})
+    assert {"log_std_init", "ortho_init", "n_steps", "one_minus_gae_lambda"} <= set(trial.params)
+    assert hyperparams_opt.HYPERPARAMS_CONVERTER["a2c"](trial.params) == params  # what export writes
+    model = A2C("MlpPolicy", "Pendulum-v1", **params)
+    assert model.policy.log_std.detach().numpy() == pytest.approx([trial.params["log_std_init"]])
+    assert model.policy.ortho_init == trial.params["ortho_init"]
+
+
 def test_variance_study(tmp_path):
     out = tmp_path / "variance"
     args = ["--envs", "CartPole-v1", "--scale", "0.005", "--n-batches", "3"]

@@ -215,3 +215,28 @@ def test_samplers_set_the_batch_in_steps(algo):
     # What it draws overrides an entry with a batch in episodes
     model = SB3_PG_ALGOS[algo]("MlpPolicy", "CartPole-v1", **{"n_episodes": 8, **params})
     assert (model.n_episodes, model.min_batch_steps) == (None, params["min_batch_steps"])
+
+
+@pytest.mark.parametrize("algo", ["reinforce", "reinforce_baseline", "onestep_ac"])
+def test_samplers_draw_the_initial_policy(algo):
+    """
+    The zoo replaces an entry's policy_kwargs with the sampled ones: the initial log std and orthogonal init are
+    drawn (else every trial starts at std 1), reach the model, and come back from the converter the export uses.
+    """
+    from rl_zoo3 import hyperparams_opt
+
+    from sb3_pg.zoo import SB3_PG_ALGOS
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    orthos = set()
+    for _ in range(10):
+        trial = study.ask()
+        params = hyperparams_opt.HYPERPARAMS_SAMPLER[algo](trial, n_actions=1, n_envs=1, additional_args={})
+        assert hyperparams_opt.HYPERPARAMS_CONVERTER[algo](trial.params) == params
+        orthos.add(params["policy_kwargs"]["ortho_init"])
+    assert orthos == {False, True}
+    log_std_init = params["policy_kwargs"]["log_std_init"]
+    assert -3.0 <= log_std_init <= 0.0
+    model = SB3_PG_ALGOS[algo]("MlpPolicy", "Pendulum-v1", **params)
+    assert model.policy.log_std.detach().numpy() == pytest.approx([log_std_init])
+    assert model.policy.ortho_init == params["policy_kwargs"]["ortho_init"]
