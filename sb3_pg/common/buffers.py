@@ -4,7 +4,7 @@ batches of complete, variable-length episodes for REINFORCE, and the I = γ^t fa
 actor-critic. Samples are SB3's ``RolloutBufferSamples`` fields plus ``discounts`` (γ^t, or I).
 """
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import NamedTuple
 
 import numpy as np
@@ -92,12 +92,15 @@ class EpisodeBufferMixin(DiscountedSamplesMixin):
 
         for name in (*self._ARRAYS, "in_batch"):
             setattr(self, name, doubled(getattr(self, name)))
-        if isinstance(self.observations, dict):
-            self.observations = {key: doubled(obs) for key, obs in self.observations.items()}
-        else:
-            self.observations = doubled(self.observations)
+        self.observations = self._map_observations(doubled)
         self.buffer_size *= 2
         self.full = False
+
+    def _map_observations(self, fn: Callable[[np.ndarray], np.ndarray]) -> np.ndarray | dict[str, np.ndarray]:
+        """``fn`` of the observations, or of each of a Dict's (where SB3's two buffers differ)."""
+        if isinstance(self.observations, dict):
+            return {key: fn(obs) for key, obs in self.observations.items()}
+        return fn(self.observations)
 
     @property
     def n_steps(self) -> int:
@@ -112,13 +115,7 @@ class EpisodeBufferMixin(DiscountedSamplesMixin):
     def batch_observations(self) -> np.ndarray | dict[str, np.ndarray]:
         """The batch's observations, in the order of ``array[in_batch]`` for the buffer's other arrays."""
         in_batch = self.in_batch[: self.pos]
-
-        def flat(obs: np.ndarray) -> np.ndarray:
-            return obs[: self.pos][in_batch]
-
-        if isinstance(self.observations, dict):
-            return {key: flat(obs) for key, obs in self.observations.items()}
-        return flat(self.observations)
+        return self._map_observations(lambda obs: obs[: self.pos][in_batch])
 
     def episode_ids(self) -> np.ndarray:
         """A number for each step, ``(pos, n_envs)``, shared by the steps of one episode and by no other's."""
@@ -143,10 +140,7 @@ class EpisodeBufferMixin(DiscountedSamplesMixin):
         """
         for name in (*self._ARRAYS, "in_batch"):  # drop the unused rows of the last doubling
             setattr(self, name, getattr(self, name)[: self.pos])
-        if isinstance(self.observations, dict):
-            self.observations = {key: obs[: self.pos] for key, obs in self.observations.items()}
-        else:
-            self.observations = self.observations[: self.pos]
+        self.observations = self._map_observations(lambda obs: obs[: self.pos])
         self.buffer_size, self.full = self.pos, True
 
         ends = np.concatenate([self.episode_starts[1:], np.asarray(dones, dtype=np.float32)[None]]).astype(bool)
@@ -171,10 +165,7 @@ class EpisodeBufferMixin(DiscountedSamplesMixin):
         if not self.generator_ready:
             for name in self._SAMPLED:
                 setattr(self, name, self.swap_and_flatten(getattr(self, name)))  # type: ignore[attr-defined]
-            if isinstance(self.observations, dict):
-                self.observations = {key: self.swap_and_flatten(obs) for key, obs in self.observations.items()}  # type: ignore[attr-defined]
-            else:
-                self.observations = self.swap_and_flatten(self.observations)  # type: ignore[attr-defined]
+            self.observations = self._map_observations(self.swap_and_flatten)  # type: ignore[attr-defined]
             self._batch_indices = np.flatnonzero(self.swap_and_flatten(self.in_batch))  # type: ignore[attr-defined]
             self.generator_ready = True
         indices = np.random.permutation(self._batch_indices)
