@@ -374,8 +374,8 @@ def export(args: argparse.Namespace) -> str:
     best = study.best_trial
     converted = HYPERPARAMS_CONVERTER[args.algo](best.params)
     with open(args.conf_file or sb3_pg.zoo.HYPERPARAMS_DIR / f"{args.algo}.yml") as file:
-        entry = dict(yaml.safe_load(file).get(args.env, {}))  # the entry it was tuned from (n_envs, normalize, ...)
-    entry.pop("n_timesteps", None)
+        # The entry it was tuned from (n_envs, normalize, ..., and its budget n_timesteps, not the trials')
+        entry = dict(yaml.safe_load(file).get(args.env, {}))
     policy_kwargs = converted.pop("policy_kwargs", {})
     if policy_kwargs:  # the zoo replaced the entry's policy_kwargs with the sampled ones in every trial
         entry.pop("policy_kwargs", None)

@@ -284,7 +284,10 @@ def test_tuning_workers_share_a_postgresql_study(tmp_path, postgresql):
     export += ["--storage", postgresql, "--study-name", "shared", "--definition", "results/shared.json"]
     # An entry with policy_kwargs of its own: the trials' sampled ones replaced them, and so must the export's
     conf = tmp_path / "tuned_from.yml"
-    conf.write_text("CartPole-v1:\n  n_envs: 1\n  policy: 'MlpPolicy'\n  policy_kwargs: 'dict(log_std_init=-1)'\n")
+    conf.write_text(
+        "CartPole-v1:\n  n_envs: 1\n  n_timesteps: 50000\n  policy: 'MlpPolicy'\n"
+        "  policy_kwargs: 'dict(log_std_init=-1)'\n"
+    )
     export += ["--conf-file", str(conf)]
     entry = subprocess.run(export, cwd=ROOT, check=True, capture_output=True, text=True).stdout
     assert "# Tuned: optuna study shared" in entry and "results/shared.json" in entry
@@ -294,6 +297,7 @@ def test_tuning_workers_share_a_postgresql_study(tmp_path, postgresql):
     best = study.best_trial.params
     assert parsed["learning_rate"] == pytest.approx(best["learning_rate"])
     assert parsed["min_batch_steps"] == best["min_batch_steps"] and parsed["n_episodes"] is None
+    assert parsed["n_timesteps"] == 50000  # the entry's budget, which training reads, not the trials' 1000
 
 
 def test_runs_on_an_existing_cluster(tmp_path):
