@@ -51,6 +51,22 @@ ZOO_KEYS = {
 }
 
 
+POLICY_INIT_KEYS = ("log_std_init", "ortho_init")
+
+
+def sample_policy_init(trial: optuna.Trial) -> dict[str, Any]:
+    """
+    The initial policy: the Gaussian's log std and SB3's orthogonal initialisation (which scales the action head
+    by 0.01). The zoo replaces an entry's ``policy_kwargs`` with the sampled ones, so without these a trial keeps
+    SB3's std of 1 and a near-zero mean action, while our hand-set MuJoCo entries and the zoo's tuned MuJoCo PPO
+    entries set them (log_std_init -1 and -2, ortho_init False). Unused by discrete action spaces.
+    """
+    return {
+        "log_std_init": trial.suggest_float("log_std_init", -3.0, 0.0),
+        "ortho_init": trial.suggest_categorical("ortho_init", [False, True]),
+    }
+
+
 def with_policy_init(convert: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
     """A converter that also moves the sampled initial policy (:func:`sample_policy_init`) into ``policy_kwargs``."""
 
@@ -66,8 +82,10 @@ def with_policy_init(convert: Callable[[dict[str, Any]], dict[str, Any]]) -> Cal
 
 @with_policy_init
 def _convert_common(params: dict[str, Any]) -> dict[str, Any]:
-    """Sampled values (optuna's ``trial.params``) to constructor arguments, for the keys all three share."""
-    params = dict(params)
+    """
+    Sampled values (optuna's ``trial.params``, a copy: the decorator's) to constructor arguments, for the keys
+    all three share.
+    """
     params["gamma"] = 1 - params.pop("one_minus_gamma")
     net_arch = {"small": [64, 64], "medium": [256, 256]}[params.pop("net_arch")]
     activation_fn = {"tanh": nn.Tanh, "relu": nn.ReLU}[params.pop("activation_fn")]
@@ -75,22 +93,6 @@ def _convert_common(params: dict[str, Any]) -> dict[str, Any]:
     if "min_batch_steps" in params:
         params["n_episodes"] = None  # the batch is set in steps alone, whatever the entry's n_episodes
     return params
-
-
-POLICY_INIT_KEYS = ("log_std_init", "ortho_init")
-
-
-def sample_policy_init(trial: optuna.Trial) -> dict[str, Any]:
-    """
-    The initial policy: the Gaussian's log std and SB3's orthogonal initialisation (which scales the action head
-    by 0.01). The zoo replaces an entry's ``policy_kwargs`` with the sampled ones, so without these a trial keeps
-    SB3's std of 1 and a near-zero mean action, while our hand-set MuJoCo entries and the zoo's tuned MuJoCo PPO
-    entries set them (log_std_init -1 and -2, ortho_init False). Unused by discrete action spaces.
-    """
-    return {
-        "log_std_init": trial.suggest_float("log_std_init", -3.0, 0.0),
-        "ortho_init": trial.suggest_categorical("ortho_init", [False, True]),
-    }
 
 
 def _sample_common(trial: optuna.Trial) -> dict[str, Any]:
