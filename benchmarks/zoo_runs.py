@@ -33,6 +33,7 @@ import tempfile
 import time
 import warnings
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -432,27 +433,42 @@ def algo_of(label: str) -> str:
 
 def interval(scores: dict[str, np.ndarray], reps: int) -> tuple[dict, dict]:
     """IQM and mean of each method's scores ``(runs, tasks)``, with their confidence intervals (rliable)."""
-    from rliable import library as rly
     from rliable import metrics
 
     def aggregate(x: np.ndarray) -> np.ndarray:
         return np.array([metrics.aggregate_iqm(x), metrics.aggregate_mean(x)])
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # rliable passes arch a RandomState, which arch deprecates
-        return rly.get_interval_estimates(scores, aggregate, reps=reps, random_state=np.random.RandomState(0))
+    return estimates(scores, aggregate, reps)
 
 
 def improvement(pairs: dict[str, tuple[np.ndarray, np.ndarray]], reps: int) -> tuple[dict, dict]:
     """P(X > Y) for each pair ``(x, y)`` of ``(runs, tasks)`` scores, with confidence intervals (rliable)."""
-    from rliable import library as rly
     from rliable import metrics
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        return rly.get_interval_estimates(
-            pairs, metrics.probability_of_improvement, reps=reps, random_state=np.random.RandomState(0)
-        )
+    return estimates(pairs, metrics.probability_of_improvement, reps)
+
+
+def estimates(scores: dict, function: Callable, reps: int) -> tuple[dict, dict]:
+    """
+    rliable's point estimates and stratified-bootstrap intervals, reproducible and each key from its own
+    stream, so that adding a row to a table leaves the others' intervals as they were. rliable's bootstraps
+    draw their indices from NumPy's global RNG (``np.random.choice`` in ``update_indices``) and ignore
+    ``random_state``, so that RNG is seeded for each key and restored afterwards.
+    """
+    from rliable import library as rly
+
+    points, bounds = {}, {}
+    state = np.random.get_state()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # rliable passes arch a RandomState, which arch deprecates
+            for key, value in scores.items():
+                np.random.seed(0)
+                point, bound = rly.get_interval_estimates({key: value}, function, reps=reps)
+                points[key], bounds[key] = point[key], bound[key]
+    finally:
+        np.random.set_state(state)
+    return points, bounds
 
 
 def random_policy_return(env_id: str, episodes: int = 10, seed: int = 0) -> float:

@@ -206,6 +206,21 @@ def write_synthetic_runs(runs: Path, name: str, finals: np.ndarray) -> None:
         (runs / f"{name}_s{seed}.json").write_text(json.dumps({"wall_time_s": 60.0}))
 
 
+def test_a_rows_interval_does_not_depend_on_the_other_rows():
+    """Adding a row to a table (or a pair) leaves every other row's bootstrap interval as it was."""
+    from benchmarks.zoo_runs import improvement, interval
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(100.0, 5.0, size=(10, 1)), rng.normal(110.0, 5.0, size=(10, 1))
+    points, bounds = interval({"a": a}, reps=500)
+    more_points, more_bounds = interval({"b": b, "a": a}, reps=500)
+    np.testing.assert_array_equal(points["a"], more_points["a"])
+    np.testing.assert_array_equal(bounds["a"], more_bounds["a"])
+    _, pair = improvement({"a > b": (a, b)}, reps=500)
+    _, more_pairs = improvement({"b > a": (b, a), "a > b": (a, b)}, reps=500)
+    np.testing.assert_array_equal(pair["a > b"], more_pairs["a > b"])
+
+
 def test_rliable_summary_on_synthetic_runs(tmp_path):
     """
     Two envs, three methods with a known order (ppo ≫ a2c > reinforce on both) and 10 seeds: the intervals
