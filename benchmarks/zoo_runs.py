@@ -460,12 +460,10 @@ def estimates(scores: dict, function: Callable, reps: int) -> tuple[dict, dict]:
     points, bounds = {}, {}
     state = np.random.get_state()
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # rliable passes arch a RandomState, which arch deprecates
-            for key, value in scores.items():
-                np.random.seed(0)
-                point, bound = rly.get_interval_estimates({key: value}, function, reps=reps)
-                points[key], bounds[key] = point[key], bound[key]
+        for key, value in scores.items():
+            np.random.seed(0)
+            point, bound = rly.get_interval_estimates({key: value}, function, reps=reps)
+            points[key], bounds[key] = point[key], bound[key]
     finally:
         np.random.set_state(state)
     return points, bounds
