@@ -492,6 +492,28 @@ def cell(point: np.ndarray, bounds: np.ndarray, index: int, digits: int = 0) -> 
     return f"{point[index]:.{digits}f} [{bounds[0, index]:.{digits}f}, {bounds[1, index]:.{digits}f}]"
 
 
+def short_table(rows: dict[str, dict[str, tuple[int, str, str]]], envs: list[str], names: dict[str, str]) -> str:
+    """One row per method, the envs side by side: seeds, final IQM [CI] and mean ± sample std."""
+    header = "| method | seeds | " + " | ".join(f"{env}: IQM [95% CI] | mean ± sample std" for env in envs) + " |"
+    lines = [header, "|---|---|" + "---|---|" * len(envs)]
+    for label, cells in rows.items():
+        counts = [cells[env][0] if env in cells else 0 for env in envs]
+        seeds = str(counts[0]) if len(set(counts)) == 1 else " / ".join(map(str, counts))
+        values = [part for env in envs for part in (cells[env][1:] if env in cells else ("-", "-"))]
+        lines.append(f"| {names.get(label, label)} | {seeds} | {' | '.join(values)} |")
+    return "\n".join(lines)
+
+
+def around_block(path: Path, marker: str) -> tuple[str, str]:
+    """The text of ``path`` up to the line ``<!-- marker -->`` and from the line ``<!-- /marker -->`` on."""
+    content = path.read_text()
+    start, end = f"<!-- {marker} -->\n", f"<!-- /{marker} -->"
+    if content.count(start) != 1 or content.count(end) != 1 or content.index(start) > content.index(end):
+        raise ValueError(f"--readme {path}: needs one '<!-- {marker} -->' line and, after it, one '{end}' line")
+    before, rest = content.split(start)
+    return before + start, end + rest.split(end, 1)[1]
+
+
 def iqm_band(values: np.ndarray, reps: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     IQM over seeds (rows) at each evaluation (columns) and its 95% percentile-bootstrap band, the seeds
@@ -553,20 +575,30 @@ def summarize(
     pairs: list[tuple[str, str]] = (),
     reps: int = 50_000,
     references: dict[str, float] | None = None,
+    readmes: list[Path] = (),
+    names: dict[str, str] | None = None,
 ) -> None:
     """
     Tables (markdown + JSON) and plots over the seeds finished so far, with rliable's statistics (Agarwal et al.,
     2021): per env and method the IQM and mean of the final return and of the area under the curve, each with
     its confidence interval, and the sample std; the probability of improvement for each adjacent pair of the
     textbook order and each pair asked for; the IQM and mean over envs of scores normalised from a random
-    policy (0) to a reference (1: given, or the best method's mean final return on that env).
+    policy (0) to a reference (1: given, or the best method's mean final return on that env). Each of
+    ``readmes`` gets the short table (final return, methods named by ``names``) between the lines
+    ``<!-- R -->`` and ``<!-- /R -->``, R the name of the results folder.
     """
+    names = names or {}
+    unknown = set(names) - {label for _, label in group_runs(run_list)}
+    if unknown:
+        raise ValueError(f"--name: {run_list} has no method labelled {', '.join(sorted(unknown))}")
+    for readme in readmes:  # before the bootstrap's minutes, not after
+        around_block(readme, results.name)
     runs = results / "runs"
     per_env: dict[str, dict[str, dict]] = defaultdict(dict)
-    for (env, label), names in sorted(
+    for (env, label), run_names in sorted(
         group_runs(run_list).items(), key=lambda item: (item[0][0], METHODS.index(algo_of(item[0][1])), item[0][1])
     ):
-        done = [name for name in names if (runs / f"{name}.csv").exists()]
+        done = [name for name in run_names if (runs / f"{name}.csv").exists()]
         if not done:
             continue
         evaluations = [load_evaluations(runs / f"{name}.csv") for name in done]
@@ -582,6 +614,7 @@ def summarize(
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     summary: dict = {}
+    short: dict[str, dict[str, tuple[int, str, str]]] = defaultdict(dict)
     improvements = ["| env | P(X > Y) | probability [CI] |", "|---|---|---|"]
     for env, methods in per_env.items():
         finals = {label: data["curve"][:, -1:] for label, data in methods.items()}
@@ -597,6 +630,11 @@ def summarize(
                 f"{cell(area_points[label], area_bounds[label], 0)} | "
                 f"{cell(area_points[label], area_bounds[label], 1)} | "
                 f"{' / '.join(f'{value:.0f}' for value in final)} | {np.mean(data['minutes']):.1f} |"
+            )
+            short[label][env] = (
+                len(final),
+                cell(final_points[label], final_bounds[label], 0),
+                f"{final.mean():.0f} ± {spread:.0f}",
             )
             summary[f"{env}/{label}"] = {
                 "runs": data["runs"],
@@ -712,6 +750,9 @@ def summarize(
             f"\n\nEpisodes and env steps until the mean return of the last {window} training episodes first reaches "
             f"{threshold}, over the seeds that reach it (mean ± sample std).\n\n" + "\n".join(reaching)
         )
+    for readme in readmes:
+        before, after = around_block(readme, results.name)
+        readme.write_text(before + short_table(short, list(per_env), names) + "\n" + after)
     (results / "summary.md").write_text(markdown + "\n")
     (results / "summary.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
     print(markdown)
@@ -741,6 +782,14 @@ def main() -> None:
         "--reference", action="append", default=[], help="ENV=RETURN: the normalised score's 1 (default: best method)"
     )
     summary_parser.add_argument("--reps", type=int, default=50_000, help="bootstrap replications")
+    summary_parser.add_argument(
+        "--readme",
+        action="append",
+        default=[],
+        type=Path,
+        help="write the short table into this file's block <!-- R --> ... <!-- /R -->, R the results folder's name",
+    )
+    summary_parser.add_argument("--name", action="append", default=[], help="LABEL=TEXT: the method's name there")
     tune_parser = commands.add_parser("tune", help="tuning workers of one optuna study on Ray")
     tune_parser.add_argument("--algo", required=True)
     tune_parser.add_argument("--env", required=True)
@@ -780,7 +829,12 @@ def main() -> None:
     else:
         pairs = [tuple(pair.split(",")) for pair in args.pair]
         references = {env: float(value) for env, value in (item.split("=") for item in args.reference)}
-        summarize(args.run_list, args.results, args.threshold, args.window, pairs, args.reps, references)
+        if any("=" not in item for item in args.name):
+            parser.error("--name takes LABEL=TEXT")
+        names = dict(item.split("=", 1) for item in args.name)
+        summarize(
+            args.run_list, args.results, args.threshold, args.window, pairs, args.reps, references, args.readme, names
+        )
 
 
 if __name__ == "__main__":

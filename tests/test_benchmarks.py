@@ -225,7 +225,8 @@ def test_rliable_summary_on_synthetic_runs(tmp_path):
     """
     Two envs, three methods with a known order (ppo ≫ a2c > reinforce on both) and 10 seeds: the intervals
     contain the true values, the probability of improvement is near 1 where one method dominates and
-    near 1/2 between two draws of one distribution, and the normalised aggregate keeps the order.
+    near 1/2 between two draws of one distribution, and the normalised aggregate keeps the order; the
+    README's block gets the short table with the same figures.
     """
     from benchmarks.zoo_runs import summarize
 
@@ -238,7 +239,20 @@ def test_rliable_summary_on_synthetic_runs(tmp_path):
             lines += [f"{prefix}_{algo}_s{seed} --algo {algo} --env {env} --seed {seed}" for seed in range(10)]
     run_list = tmp_path / "runs.txt"
     run_list.write_text("\n".join(lines) + "\n")
-    summarize(run_list, tmp_path, None, 100, pairs=[("a2c", "reinforce")], reps=2000, references={"Acrobot-v1": 300.0})
+    readme = tmp_path / "README.md"
+    marker = tmp_path.name  # the results folder's name
+    readme.write_text(f"intro\n<!-- {marker} -->\n| stale |\n<!-- /{marker} -->\noutro\n")
+    summarize(
+        run_list,
+        tmp_path,
+        None,
+        100,
+        pairs=[("a2c", "reinforce")],
+        reps=2000,
+        references={"Acrobot-v1": 300.0},
+        readmes=[readme],
+        names={"ppo": "PPO (zoo)"},
+    )
 
     summary = json.loads((tmp_path / "summary.json").read_text())
     covered = 0
@@ -259,9 +273,52 @@ def test_rliable_summary_on_synthetic_runs(tmp_path):
     assert high == 300.0 and low < -400  # the given reference; a random policy's Acrobot return (-500 at most)
     table = (tmp_path / "summary.md").read_text()
     assert "| CartPole-v1 | ppo | 10 |" in table and "a2c > reinforce" in table
+    # The README's block holds the short table, figures as in summary.json; the text around it is kept
+    short = readme.read_text().splitlines()
+    assert short[:2] == ["intro", f"<!-- {marker} -->"] and short[-2:] == [f"<!-- /{marker} -->", "outro"]
+    assert short[2].startswith("| method | seeds | Acrobot-v1: IQM [95% CI] | mean ± sample std | CartPole-v1:")
+    for row, label in zip(short[4:-2], truth, strict=True):
+        cells = [f"{label if label != 'ppo' else 'PPO (zoo)'}", "10"]
+        for env in ("Acrobot-v1", "CartPole-v1"):  # the envs in sorted order
+            final = np.array(summary[f"{env}/{label}"]["final"])
+            cells += ["{:.0f} [{:.0f}, {:.0f}]".format(*summary[f"{env}/{label}"]["final_iqm"])]
+            cells += [f"{final.mean():.0f} ± {final.std(ddof=1):.0f}"]
+        assert row == "| " + " | ".join(cells) + " |"
     assert all(
         (tmp_path / name).exists() for name in ("CartPole-v1.png", "aggregate_intervals.png", "aggregate_profiles.png")
     )
+
+
+def test_short_table_shows_unequal_seeds_and_missing_rows():
+    from benchmarks.zoo_runs import short_table
+
+    rows = {"a2c": {"Hop": (10, "1 [0, 2]", "1 ± 1"), "Chee": (10, "3 [2, 4]", "3 ± 1")}}
+    rows["ppo_zoo"] = {"Hop": (3, "5 [4, 6]", "5 ± 1")}
+    lines = short_table(rows, ["Chee", "Hop"], {"ppo_zoo": "PPO (zoo-tuned)"}).splitlines()
+    assert lines[2] == "| a2c | 10 | 3 [2, 4] | 3 ± 1 | 1 [0, 2] | 1 ± 1 |"
+    assert lines[3] == "| PPO (zoo-tuned) | 0 / 3 | - | - | 5 [4, 6] | 5 ± 1 |"
+
+
+def test_summary_refuses_a_readme_without_its_block_or_an_unknown_name(tmp_path, monkeypatch):
+    """Both are found out before the bootstrap's minutes, not after them."""
+    from benchmarks import zoo_runs
+    from benchmarks.zoo_runs import summarize
+
+    def bootstrap(*args, **kwargs):
+        raise AssertionError("the bootstrap started")
+
+    monkeypatch.setattr(zoo_runs, "interval", bootstrap)
+    write_synthetic_runs(tmp_path / "runs", "cp_a2c", [100.0, 110.0])
+    run_list = tmp_path / "runs.txt"
+    run_list.write_text(
+        "cp_a2c_s0 --algo a2c --env CartPole-v1 --seed 0\ncp_a2c_s1 --algo a2c --env CartPole-v1 --seed 1\n"
+    )
+    readme = tmp_path / "README.md"
+    readme.write_text(f"<!-- /{tmp_path.name} -->\n<!-- {tmp_path.name} -->\n")  # end before start
+    with pytest.raises(ValueError, match=f"--readme {readme}: needs one '<!-- {tmp_path.name} -->'"):
+        summarize(run_list, tmp_path, None, 100, readmes=[readme])
+    with pytest.raises(ValueError, match="no method labelled pp0"):
+        summarize(run_list, tmp_path, None, 100, names={"pp0": "PPO"})
 
 
 @pytest.fixture
