@@ -588,7 +588,8 @@ def summarize(
     ``<!-- R -->`` and ``<!-- /R -->``, R the name of the results folder.
     """
     names = names or {}
-    unknown = set(names) - {label for _, label in group_runs(run_list)}
+    groups = group_runs(run_list)
+    unknown = set(names) - {label for _, label in groups}
     if unknown:
         raise ValueError(f"--name: {run_list} has no method labelled {', '.join(sorted(unknown))}")
     for readme in readmes:  # before the bootstrap's minutes, not after
@@ -596,7 +597,7 @@ def summarize(
     runs = results / "runs"
     per_env: dict[str, dict[str, dict]] = defaultdict(dict)
     for (env, label), run_names in sorted(
-        group_runs(run_list).items(), key=lambda item: (item[0][0], METHODS.index(algo_of(item[0][1])), item[0][1])
+        groups.items(), key=lambda item: (item[0][0], METHODS.index(algo_of(item[0][1])), item[0][1])
     ):
         done = [name for name in run_names if (runs / f"{name}.csv").exists()]
         if not done:
@@ -624,17 +625,14 @@ def summarize(
         for label, data in methods.items():
             final = finals[label][:, 0]
             spread = final.std(ddof=1) if len(final) > 1 else float("nan")
+            iqm, mean_std = cell(final_points[label], final_bounds[label], 0), f"{final.mean():.0f} ± {spread:.0f}"
+            short[label][env] = (len(final), iqm, mean_std)  # the short table's cells are the full one's
             table.append(
-                f"| {env} | {label} | {len(final)} | {cell(final_points[label], final_bounds[label], 0)} | "
-                f"{cell(final_points[label], final_bounds[label], 1)} | {final.mean():.0f} ± {spread:.0f} | "
+                f"| {env} | {label} | {len(final)} | {iqm} | "
+                f"{cell(final_points[label], final_bounds[label], 1)} | {mean_std} | "
                 f"{cell(area_points[label], area_bounds[label], 0)} | "
                 f"{cell(area_points[label], area_bounds[label], 1)} | "
                 f"{' / '.join(f'{value:.0f}' for value in final)} | {np.mean(data['minutes']):.1f} |"
-            )
-            short[label][env] = (
-                len(final),
-                cell(final_points[label], final_bounds[label], 0),
-                f"{final.mean():.0f} ± {spread:.0f}",
             )
             summary[f"{env}/{label}"] = {
                 "runs": data["runs"],
