@@ -1,17 +1,19 @@
 # The two commands of the README. Both create .venv on first use, installing the CPU build of torch
 # before anything that depends on torch (otherwise pip pulls several GB of CUDA packages).
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH := torch==2.13.0
+# Python 3.10 installs from a resolution made for it (pip's own resolver backtracks for too long there)
+CONSTRAINTS := $(shell $(PYTHON) -c 'import sys; print("-c .ci/constraints-py310.txt" if sys.version_info < (3, 11) else "")')
 
-.PHONY: train test lint
+.PHONY: train test smoke
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e ".[tests,benchmarks]"
+	$(PY) -m pip install -q $(CONSTRAINTS) -e ".[tests,benchmarks]"
 	touch $@
 
 # Train REINFORCE with baseline on CartPole-v1 through the RL Zoo harness, then run the trained
@@ -25,3 +27,11 @@ test: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	WANDB_MODE=offline $(PY) -m pytest -q
+
+# A brief check of another Python (CI: 3.10): install, import, and train each algorithm through the zoo
+smoke: $(VENV)/.installed
+	cd $(VENV) && for algo in reinforce reinforce_baseline onestep_ac; do \
+		WANDB_MODE=offline $(abspath $(PY)) -m sb3_pg train --algo $$algo --env CartPole-v1 -n 2000 --seed 0 \
+			-f smoke-logs --log-interval -1 || exit 1; \
+	done
+	$(PY) -c "import sys, sb3_pg; print('sb3-pg', sb3_pg.__version__, 'trains under Python', sys.version.split()[0])"

@@ -4,7 +4,7 @@ How noisy each policy-gradient weight Φ_t is, at fixed checkpoints of one train
 REINFORCEBaseline is built by the zoo harness from hyperparams/reinforce_baseline.yml and trained to
 each checkpoint in turn; at each one, a copy of its critic is fitted to the checkpoint policy's returns (so
 that the forms using V get V ≈ V^π, at the first checkpoint too), then
-``sb3_pg.common.callbacks.gradient_variance`` estimates the gradient from independent batches with the five
+``sb3_pg.diagnostics.gradient_variance`` estimates the gradient from independent batches with the five
 forms (whole return, reward-to-go, reward-to-go − V, TD(0), GAE(0.95)) and compares them with a reference
 gradient (G_t − V(s_t) on a large batch). Training then goes on from the untouched model. Each env's results
 are saved as soon as it is done; a re-run skips finished envs.
@@ -25,7 +25,7 @@ from stable_baselines3.common.vec_env import VecNormalize, sync_envs_normalizati
 import sb3_pg.zoo  # noqa: F401  (registers the algorithms with the zoo)
 from sb3_pg import REINFORCEBaseline
 from sb3_pg.common import estimators
-from sb3_pg.common.callbacks import PHI_FORMS, collect_episodes, gradient_variance
+from sb3_pg.diagnostics import PHI_FORMS, collect_episodes, gradient_variance
 
 CONFIG = Path(__file__).parents[1] / "hyperparams" / "reinforce_baseline.yml"
 # Per env: checkpoints (env steps; the last is the shipped training budget), episodes per batch (CartPole: the

@@ -32,7 +32,7 @@ from rl_zoo3.utils import ALGOS
 from torch import nn
 
 from sb3_pg import REINFORCE, OneStepAC, REINFORCEBaseline
-from sb3_pg.common.base import HyperparameterError
+from sb3_pg.common.validation import HyperparameterError
 
 HYPERPARAMS_DIR = Path(str(resources.files("sb3_pg.hyperparams")))  # the top-level hyperparams/ of the repository
 SB3_PG_ALGOS = {"reinforce": REINFORCE, "reinforce_baseline": REINFORCEBaseline, "onestep_ac": OneStepAC}

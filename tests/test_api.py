@@ -1,6 +1,7 @@
 """The SB3 API: action spaces, policies, save/load, predict, VecNormalize, callbacks, seeding, bad input."""
 
 import csv
+import warnings
 import zipfile
 
 import gymnasium as gym
@@ -19,15 +20,15 @@ from stable_baselines3.common.envs import (
     IdentityEnvMultiDiscrete,
     SimpleMultiObsEnv,
 )
-from stable_baselines3.common.logger import configure
+from stable_baselines3.common.logger import HumanOutputFormat, TensorBoardOutputFormat, configure
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.preprocessing import get_flattened_obs_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_pg import REINFORCE, OneStepAC, REINFORCEBaseline
-from sb3_pg.common.callbacks import collect_episodes
-from sb3_pg.reinforce.reinforce import DEFAULT_MAX_EPISODE_STEPS, episode_step_limit
+from sb3_pg.common.episodic import DEFAULT_MAX_EPISODE_STEPS, episode_step_limit
+from sb3_pg.diagnostics import collect_episodes
 
 ALGOS = [REINFORCE, REINFORCEBaseline, OneStepAC]
 
@@ -98,43 +99,61 @@ def test_every_action_space_trains(algo, env_fn):
 
 @pytest.mark.parametrize(
     "env_fn",
-    [lambda: IdentityEnv(dim=5), lambda: IdentityEnvBox(), lambda: IdentityEnvMultiDiscrete(dim=3), BoxEnv2x2],
-    ids=["Discrete", "Box", "MultiDiscrete", "Box2x2"],
+    [
+        lambda: IdentityEnv(dim=5),
+        lambda: IdentityEnvBox(),
+        lambda: IdentityEnvMultiDiscrete(dim=3),
+        lambda: IdentityEnvMultiBinary(dim=3),
+        BoxEnv2x2,
+    ],
+    ids=["Discrete", "Box", "MultiDiscrete", "MultiBinary", "Box2x2"],
 )
 @pytest.mark.parametrize("share_features_extractor", [True, False])
-def test_rollout_actions_are_sb3s_draws(env_fn, share_features_extractor):
-    """The rollouts' shortcut past torch.distributions draws and scores exactly as SB3's distribution would."""
+def test_one_action_path_equal_to_sb3s(env_fn, share_features_extractor):
+    """
+    Sampling (rollouts, forward, predict), log-probabilities, entropies and values of our policies are those of
+    SB3's own ActorCriticPolicy with the same weights, and so are their gradients, for every action space.
+    """
+    env = make_vec_env(env_fn, n_envs=4, seed=0)
     policy_kwargs = {"log_std_init": 0.5, "share_features_extractor": share_features_extractor}
-    model = make(REINFORCE, make_vec_env(env_fn, n_envs=4, seed=0), policy_kwargs=policy_kwargs)
+    model = make(REINFORCEBaseline, env, policy_kwargs=policy_kwargs)
+    ours = model.policy
+    sb3 = ActorCriticPolicy(model.observation_space, model.action_space, lambda _: 1e-3, **policy_kwargs)
+    sb3.load_state_dict(ours.state_dict())
     obs = th.as_tensor(np.stack([model.observation_space.sample() for _ in range(4)]))
-    policy = model.policy
     with th.no_grad():
-        policy.action_net.weight.mul_(30)  # far from uniform: a wrong category order would show
+        ours.action_net.weight.mul_(30)  # far from uniform: a wrong category order would show
+        sb3.action_net.weight.mul_(30)
         th.manual_seed(3)
-        expected = th.cat([policy.get_distribution(obs).get_actions() for _ in range(50)])
+        expected = th.cat([sb3.get_distribution(obs).get_actions() for _ in range(50)])
         th.manual_seed(3)
-        drawn = th.cat([policy.sample_actions(obs) for _ in range(50)])
-        # SB3's ActorCriticPolicy.forward, which SB3's collect_rollouts calls
+        drawn = np.concatenate([model._sample_actions(obs.numpy())[0] for _ in range(50)])
         for deterministic in (False, True):
-            th.manual_seed(5)
-            ours = policy.forward(obs, deterministic)
-            th.manual_seed(5)
-            sb3 = ActorCriticPolicy.forward(policy, obs, deterministic)
-            for a, b in zip(ours, sb3, strict=True):
+            outputs = []
+            for policy in (ours, sb3):
+                th.manual_seed(5)
+                outputs.append(policy.forward(obs, deterministic))
+            for a, b in zip(*outputs, strict=True):
                 th.testing.assert_close(a, b)
-    # SB3's evaluate_actions, which train() calls: values, log-probabilities, entropy and their gradients
-    actions = th.as_tensor(np.stack([model.action_space.sample() for _ in range(4)])).float()
-    actions = actions.reshape(4, -1)  # as a rollout buffer holds them
-    ours = policy.evaluate_actions(obs, actions)
-    discrete = isinstance(model.action_space, spaces.Discrete)  # A2C passes those flat, as category indices
-    sb3 = ActorCriticPolicy.evaluate_actions(policy, obs, actions.long().flatten() if discrete else actions)
-    for a, b in zip(ours, sb3, strict=True):
-        th.testing.assert_close(a.flatten(), b.flatten())
-    gradients = [th.autograd.grad(sum(t.sum() for t in out), policy.action_net.weight) for out in (ours, sb3)]
-    th.testing.assert_close(*gradients)
-    assert drawn.dtype == expected.dtype
-    assert th.equal(drawn.reshape(expected.shape), expected)
-    assert len(th.unique(drawn)) > 1  # actually random
+    np.testing.assert_array_equal(drawn, expected.numpy().reshape(drawn.shape))
+    assert len(np.unique(drawn)) > 1  # actually random
+    # evaluate_actions (OneStepAC's train) and get_distribution (REINFORCE's): values, log-probabilities, entropy
+    actions = th.as_tensor(np.stack([model.action_space.sample() for _ in range(4)])).float().reshape(4, -1)
+    actions = model._buffer_actions(actions)  # as train() scores them
+    results = []
+    for policy in (ours, sb3):
+        values, log_prob, entropy = policy.evaluate_actions(obs, actions)
+        distribution = policy.get_distribution(obs)
+        outputs = (values, log_prob, entropy, distribution.log_prob(actions), distribution.entropy())
+        loss = sum(t.sum() for t in outputs)
+        results.append((outputs, th.autograd.grad(loss, list(policy.parameters()), allow_unused=True)))
+    (ours_out, ours_grads), (sb3_out, sb3_grads) = results
+    for a, b in zip(ours_out, sb3_out, strict=True):
+        th.testing.assert_close(a, b)
+    for a, b in zip(ours_grads, sb3_grads, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            th.testing.assert_close(a, b)
 
 
 class RecordActions(gym.Wrapper):
@@ -177,8 +196,15 @@ def test_multi_input_and_cnn_policies(algo):
     image_env = make_vec_env(lambda: FakeImageEnv(screen_height=36, screen_width=36, n_channels=1), seed=0)
     cnn = {"features_extractor_kwargs": {"features_dim": 16}}
     model = algo("CnnPolicy", image_env, policy_kwargs=cnn, **batch)
-    model.learn(60)
-    assert model.num_timesteps >= 60
+    before = parameters(model)
+    model.learn(55)
+    # FakeImageEnv's episodes are 10 steps: one batch of one episode per update, or one update per step
+    assert (model.num_timesteps, model._n_updates) == ((55, 55) if algo is OneStepAC else (60, 6))
+    assert model.rollout_buffer.observations.shape[-3:] == (1, 36, 36)  # images stored channel-first
+    # FakeImageEnv's rewards are all 0: REINFORCE's standardised returns are 0 and its policy stays; the others
+    # learn from their critic's errors
+    moved = [not np.array_equal(a, b) for a, b in zip(before, parameters(model), strict=True)]
+    assert any(moved) == (algo is not REINFORCE)
 
 
 @pytest.mark.parametrize("algo", ALGOS)
@@ -498,11 +524,22 @@ def test_policy_alone_round_trips(algo, policy, env_fn, tmp_path):
     np.testing.assert_array_equal(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
 
 
-def test_onestep_ac_batchnorm_needs_two_envs():
+def test_onestep_ac_batchnorm_needs_two_envs_to_train():
+    """A BatchNorm policy with one env predicts and collects; its first update is refused, naming the cause."""
     policy_kwargs = {"features_extractor_class": BatchNormExtractor}
+    model = OneStepAC("MlpPolicy", "CartPole-v1", policy_kwargs=policy_kwargs, seed=0)
+    before = parameters(model)
+    action, _ = model.predict(np.zeros(4, dtype=np.float32))
+    assert model.action_space.contains(action)
+    _, callback = model._setup_learn(10)
+    assert model.collect_rollouts(model.env, callback, model.rollout_buffer, 1)
+    assert model.rollout_buffer.full
     with pytest.raises(ValueError, match=r"BatchNorm.*n_envs >= 2"):
-        OneStepAC("MlpPolicy", "CartPole-v1", policy_kwargs=policy_kwargs)
-    OneStepAC("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2), policy_kwargs=policy_kwargs).learn(50)
+        model.learn(50)
+    assert model._n_updates == 0
+    assert all(np.array_equal(a, b) for a, b in zip(before, parameters(model), strict=True))
+    model = OneStepAC("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2), policy_kwargs=policy_kwargs).learn(50)
+    assert model._n_updates == 25
 
 
 @pytest.mark.parametrize("algo", [REINFORCE, REINFORCEBaseline])
@@ -521,14 +558,31 @@ def test_episode_bound_comes_from_the_spec():
 
 @pytest.mark.parametrize("algo", [REINFORCE, REINFORCEBaseline])
 def test_a_batch_larger_than_the_budget(algo):
-    with pytest.raises(ValueError, match=r"n_episodes=2000.*400"):
-        algo("MlpPolicy", "CartPole-v1", n_episodes=2000).learn(400)
-    with pytest.raises(ValueError, match=r"min_batch_steps=500.*400"):
-        algo("MlpPolicy", "CartPole-v1", n_episodes=None, min_batch_steps=500).learn(400)
-    # Possible in steps, but CartPole's episodes are longer: told once, on the first batch
-    with pytest.warns(UserWarning, match="still filling after total_timesteps=100"):
-        model = algo("MlpPolicy", "CartPole-v1", n_episodes=50).learn(100)
-    assert model._n_updates == 1
+    """As in SB3 (PPO's 2048-step rollout for learn(100)), learn() completes one batch at least, with a warning."""
+    with pytest.warns(UserWarning, match=r"first batch took \d+ env steps.*total_timesteps=4 .*n_episodes=8"):
+        model = algo("MlpPolicy", "CartPole-v1", seed=0).learn(4)
+    assert model._n_updates == 1 and model.rollout_buffer.n_episodes == 8
+    assert model.num_timesteps == model.rollout_buffer.n_steps  # one env: every step belongs to the batch
+    with pytest.warns(UserWarning, match="min_batch_steps=500"):
+        model = algo("MlpPolicy", "CartPole-v1", n_episodes=None, min_batch_steps=500, seed=0).learn(400)
+    assert model._n_updates == 1 and model.rollout_buffer.n_steps >= 500
+    # A batch that fits gives no warning, and a later learn() call's first batch is judged against its own budget
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.learn(2000, reset_num_timesteps=False)
+
+
+@pytest.mark.parametrize("algo", [REINFORCE, REINFORCEBaseline])
+def test_batch_size_is_capped(algo):
+    """Memory is bounded by max_batch_steps, not by the budget: an impossible batch fails at once, naming it."""
+    with pytest.raises(ValueError, match=r"n_episodes must be <= 1000000, got 1000000000"):
+        algo("MlpPolicy", "CartPole-v1", n_episodes=10**9)
+    with pytest.raises(ValueError, match=r"min_batch_steps must be <= 300"):
+        algo("MlpPolicy", "CartPole-v1", n_episodes=None, min_batch_steps=500, max_batch_steps=300)
+    model = algo("MlpPolicy", make_vec_env("CartPole-v1", n_envs=2), n_episodes=200, max_batch_steps=1000, seed=0)
+    with pytest.raises(RuntimeError, match=r"batch has taken 1000 env steps.*max_batch_steps=1000"):
+        model.learn(10_000)
+    assert model.rollout_buffer.pos == 500 and model._n_updates == 0
 
 
 class NaNObservationEnv(IdentityEnvBox):
@@ -544,5 +598,26 @@ def test_nan_observation_is_named(algo):
     model = make(algo, make_vec_env(NaNObservationEnv, n_envs=2))
     with pytest.raises(ValueError, match="non-finite observation"):
         model.learn(100)
-    with pytest.raises(ValueError, match="non-finite observation"):
+    with pytest.raises(ValueError, match=r"predict\(\) was given a non-finite observation"):
         model.predict(np.array([np.nan], dtype=np.float32))
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_set_logger(algo, tmp_path, monkeypatch):
+    """SB3's test_set_logger (tests/test_logger.py), with its tiny budgets: learn(4) runs and logs as A2C's does."""
+    new_logger = configure(str(tmp_path), ["csv"])
+    model = algo("MlpPolicy", "CartPole-v1", verbose=0).learn(4)
+    assert model.logger.output_formats == []
+    model = algo("MlpPolicy", "CartPole-v1", verbose=0, tensorboard_log=str(tmp_path)).learn(4)
+    assert str(tmp_path) in model.logger.dir
+    assert isinstance(model.logger.output_formats[0], TensorBoardOutputFormat)
+    monkeypatch.setenv("SB3_LOGDIR", str(tmp_path / "new_tmp"))
+    model = algo("MlpPolicy", "CartPole-v1", verbose=0).learn(4)
+    assert model.logger.dir == str(tmp_path / "new_tmp")
+    model = algo("MlpPolicy", "CartPole-v1", verbose=1, tensorboard_log=str(tmp_path)).learn(4)
+    assert [type(f) for f in model.logger.output_formats] == [HumanOutputFormat, TensorBoardOutputFormat]
+    model.learn(32)
+    model.set_logger(new_logger)
+    assert model.logger is new_logger
+    model.learn(32)
+    assert model.logger.output_formats == new_logger.output_formats

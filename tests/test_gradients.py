@@ -178,7 +178,7 @@ def test_optimal_baseline_is_unbiased_and_beats_the_mean_reward():
 def test_optimal_baseline_needs_what_it_computes_with():
     with pytest.raises(ValueError, match="normalize_returns=False"):
         REINFORCE("MlpPolicy", "CartPole-v1", baseline="optimal")
-    with pytest.raises(ValueError, match="baseline must be None or 'optimal'"):
+    with pytest.raises(ValueError, match=r"baseline must be one of \(None, 'optimal'\), got 'mean'"):
         REINFORCE("MlpPolicy", "CartPole-v1", baseline="mean")
     with pytest.raises(ValueError, match="Discrete/MultiDiscrete observations"):
         REINFORCE("MlpPolicy", "FrozenLake-v1", baseline="optimal", normalize_returns=False)

@@ -1,76 +1,22 @@
-import math
-import numbers
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
-from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
+from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import FloatSchedule, obs_as_tensor
 
-from sb3_pg.common.policies import PolicyGradientPolicyMixin, check_finite_observation
+from sb3_pg.common.validation import HyperparameterTypeError, check_common, check_int, check_learning_rate
 
 SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 SUPPORTED_OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Dict)
 
 
-class HyperparameterError(Exception):
-    """A hyperparameter out of its range or of the wrong type; the message names it."""
-
-
-class HyperparameterValueError(HyperparameterError, ValueError):
-    pass
-
-
-class HyperparameterTypeError(HyperparameterError, TypeError):
-    pass
-
-
-def check_real(name: str, value: Any) -> float:
-    """A finite real number of any numeric type (numpy scalars included), never a bool."""
-    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
-        raise HyperparameterTypeError(f"{name} must be a real number, got {value!r}")
-    if not math.isfinite(value):
-        raise HyperparameterValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
-
-
-def check_bool(name: str, value: Any) -> bool:
-    """A flag: ``True``/``False`` (numpy's too), never a number or a string."""
-    if not isinstance(value, (bool, np.bool_)):
-        raise HyperparameterTypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def check_positive_int(name: str, value: Any, allow_none: bool = False, minimum: int = 1) -> int | None:
-    """An integer of any integral type (numpy's included), never a bool, at least ``minimum``."""
-    if value is None and allow_none:
-        return None
-    if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)):
-        raise HyperparameterTypeError(f"{name} must be an int, got {value!r}")
-    if value < minimum:
-        raise HyperparameterValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def check_learning_rate(name: str, value: Any) -> float | Schedule:
-    """A learning rate, or a schedule whose start is one, must be a finite number >= 0 (0 freezes the weights)."""
-    if value is None:
-        raise HyperparameterTypeError(f"{name} must be a float or a schedule, got None")
-    if callable(value):
-        initial = check_real(f"{name} (its initial value)", value(1.0))
-    else:
-        initial = value = check_real(name, value)
-    if initial < 0:
-        raise HyperparameterValueError(f"{name} must be >= 0, got {initial}")
-    return value
-
-
-def env_actions(policy: BasePolicy, action_space: spaces.Space, actions: np.ndarray) -> np.ndarray:
+def env_actions(policy: ActorCriticPolicy, action_space: spaces.Space, actions: np.ndarray) -> np.ndarray:
     """Sampled actions as sent to the env: clipped to, or (squashed policies) rescaled into, a Box's bounds."""
     if not isinstance(action_space, spaces.Box):
         return actions
@@ -82,65 +28,74 @@ def env_actions(policy: BasePolicy, action_space: spaces.Space, actions: np.ndar
 class PolicyGradientAlgorithm(OnPolicyAlgorithm):
     """
     What the sb3-pg algorithms share on top of SB3's ``OnPolicyAlgorithm``: hyperparameter checks that
-    name the offending parameter, and, where there is a critic, one optimizer with two parameter groups
-    so that actor and critic have their own learning rates and their own gradient steps.
+    name the offending parameter, and, where there is a critic (``has_critic``), one optimizer with two
+    parameter groups so that actor and critic have their own learning rates (and their own gradient
+    clipping). A NaN or inf observation or reward from the env is refused by the rollout buffers
+    (:mod:`sb3_pg.common.buffers`) before it is trained on.
 
     :param critic_learning_rate: learning rate of the critic (value function), a float or a schedule;
-        ``None`` for algorithms without a critic
+        ``None`` for an algorithm without a critic
     Other parameters: see ``OnPolicyAlgorithm``.
     """
 
     policy: ActorCriticPolicy
+    has_critic: ClassVar[bool] = False  # whether the value head is trained, with its own learning rate
 
     def __init__(
         self,
         policy: str | type[ActorCriticPolicy],
         env: GymEnv | str,
         learning_rate: float | Schedule,
+        critic_learning_rate: float | Schedule | None,
+        n_steps: int,
         gamma: float,
+        gae_lambda: float,
         ent_coef: float,
         max_grad_norm: float | None,
-        critic_learning_rate: float | Schedule | None = None,
-        _init_setup_model: bool = True,
-        **kwargs: Any,
+        use_sde: bool,
+        sde_sample_freq: int,
+        rollout_buffer_class: type[RolloutBuffer] | None,
+        rollout_buffer_kwargs: dict[str, Any] | None,
+        stats_window_size: int,
+        tensorboard_log: str | None,
+        policy_kwargs: dict[str, Any] | None,
+        verbose: int,
+        seed: int | None,
+        device: th.device | str,
+        _init_setup_model: bool,
     ):
-        learning_rate = check_learning_rate("learning_rate", learning_rate)
-        if critic_learning_rate is not None:
-            critic_learning_rate = check_learning_rate("critic_learning_rate", critic_learning_rate)
-        gamma = check_real("gamma", gamma)
-        if not 0 < gamma <= 1:
-            raise HyperparameterValueError(f"gamma must be in (0, 1], got {gamma}")
-        ent_coef = check_real("ent_coef", ent_coef)
-        if ent_coef < 0:
-            raise HyperparameterValueError(f"ent_coef must be >= 0, got {ent_coef}")
-        if max_grad_norm is not None and check_real("max_grad_norm", max_grad_norm) <= 0:
-            raise HyperparameterValueError(f"max_grad_norm must be > 0 or None (no clipping), got {max_grad_norm!r}")
-
+        assert self.has_critic or critic_learning_rate is None, f"{type(self).__name__} has no critic"
+        self.critic_learning_rate = (
+            check_learning_rate("critic_learning_rate", critic_learning_rate) if self.has_critic else None
+        )
+        common = check_common(gamma, ent_coef, max_grad_norm, stats_window_size, verbose, tensorboard_log)
         super().__init__(
             policy,
             env,
-            learning_rate=learning_rate,
-            gamma=gamma,
-            ent_coef=ent_coef,
-            max_grad_norm=max_grad_norm,  # type: ignore[arg-type]
+            learning_rate=check_learning_rate("learning_rate", learning_rate),
+            n_steps=n_steps,
+            gae_lambda=gae_lambda,
+            vf_coef=0.0,  # unused: the critic has its own parameter group, learning rate and loss
+            use_sde=use_sde,
+            sde_sample_freq=check_int("sde_sample_freq", sde_sample_freq, minimum=-1),
+            rollout_buffer_class=rollout_buffer_class,
+            rollout_buffer_kwargs=rollout_buffer_kwargs,
+            policy_kwargs=policy_kwargs,
+            seed=seed,
+            device=device,
             _init_setup_model=False,
             # Checked below, to raise a TypeError rather than SB3's AssertionError
             supported_action_spaces=None,
-            **kwargs,
+            **common,  # type: ignore[arg-type]
         )
-        self.critic_learning_rate = critic_learning_rate
         # Without an env (``load()``) the spaces come later, from the saved model
-        action_space, observation_space = getattr(self, "action_space", None), getattr(self, "observation_space", None)
-        if action_space is not None and not isinstance(action_space, SUPPORTED_ACTION_SPACES):
-            raise TypeError(
-                f"action_space {action_space} is not supported by {type(self).__name__}: "
-                f"expected one of {[s.__name__ for s in SUPPORTED_ACTION_SPACES]}"
-            )
-        if observation_space is not None and not isinstance(observation_space, SUPPORTED_OBSERVATION_SPACES):
-            raise TypeError(
-                f"observation_space {observation_space} is not supported by {type(self).__name__}: "
-                f"expected one of {[s.__name__ for s in SUPPORTED_OBSERVATION_SPACES]}"
-            )
+        for kind, supported in (("action", SUPPORTED_ACTION_SPACES), ("observation", SUPPORTED_OBSERVATION_SPACES)):
+            space = getattr(self, f"{kind}_space", None)
+            if space is not None and not isinstance(space, supported):
+                raise TypeError(
+                    f"{kind}_space {space} is not supported by {type(self).__name__}: "
+                    f"expected one of {[s.__name__ for s in supported]}"
+                )
         if _init_setup_model:
             self._setup_model()
 
@@ -164,7 +119,7 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
 
     def _setup_model(self) -> None:
         super()._setup_model()
-        if self.critic_learning_rate is None:
+        if not self.has_critic:
             return
         self.critic_lr_schedule = FloatSchedule(self.critic_learning_rate)
         actor, critic = self._actor_critic_parameters()
@@ -192,7 +147,7 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
         self._current_progress_remaining = max(0.0, 1.0 - float(num_timesteps) / float(total_timesteps))
 
     def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
-        if self.critic_learning_rate is None:
+        if not self.has_critic:
             return super()._update_learning_rate(optimizers)
         # Two parameter groups: SB3's version would give both the actor's rate
         actor_lr = self.lr_schedule(self._current_progress_remaining)
@@ -204,18 +159,14 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
 
     def _sample_actions(self, obs: np.ndarray | dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """
-        Sample actions of the current policy for a VecEnv's observations.
+        Actions of the current stochastic policy for a VecEnv's observations, from the actor alone (SB3's
+        distribution, as ``policy.forward`` draws them).
 
         :return: the actions as sampled (to score), and as sent to the env (clipped to, or rescaled
             into, the bounds of a Box action space)
         """
-        check_finite_observation(obs)
-        obs_tensor = obs_as_tensor(obs, self.device)
         with th.no_grad():
-            if isinstance(self.policy, PolicyGradientPolicyMixin):
-                actions = self.policy.sample_actions(obs_tensor)
-            else:  # a user's policy class: SB3's own draw
-                actions = self.policy.get_distribution(obs_tensor).get_actions()
+            actions = self.policy.get_distribution(obs_as_tensor(obs, self.device)).get_actions()
         actions = actions.cpu().numpy().reshape((-1, *self.action_space.shape))
         return actions, env_actions(self.policy, self.action_space, actions)
 
@@ -233,8 +184,8 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
     def _gradient_step(self, losses: Iterable[th.Tensor]) -> None:
         """
         One optimizer step on the sum of ``losses`` (the minibatches of one batch, each backpropagated as it
-        comes, so that only one is in memory), gradients clipped to ``max_grad_norm`` per parameter group
-        (actor, critic). Parameters the losses do not reach keep ``grad=None`` and are left alone by the
+        comes, so that only one graph is in memory), gradients clipped to ``max_grad_norm`` per parameter
+        group (actor, critic). Parameters the losses do not reach keep ``grad=None`` and are left alone by the
         optimizer, so an actor loss never moves the critic and vice versa.
         """
         self.policy.optimizer.zero_grad(set_to_none=True)

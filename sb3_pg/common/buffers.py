@@ -28,16 +28,26 @@ class DiscountedRolloutBufferSamples(NamedTuple):
     discounts: th.Tensor  # γ^t, t counted from the episode's start
 
 
-def check_finite_rewards(rewards: np.ndarray) -> None:
-    """A NaN or inf reward would silently poison every later update: stop instead."""
-    if not np.isfinite(rewards).all():
+def check_finite(observation: np.ndarray | dict[str, np.ndarray], reward: np.ndarray) -> None:
+    """A NaN or inf from the env would silently poison every later update: stop instead, naming it."""
+    for array in observation.values() if isinstance(observation, dict) else (observation,):
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            raise ValueError("the environment returned a non-finite observation (NaN or inf): refusing to train on it")
+    if not np.isfinite(reward).all():
         raise ValueError("the environment returned a non-finite reward (NaN or inf): refusing to train on it")
 
 
 class DiscountedSamplesMixin:
-    """SB3's samples plus ``discounts``, the weight of each step (mixed into SB3's rollout buffers)."""
+    """
+    SB3's samples plus ``discounts``, the weight of each step (mixed into SB3's rollout buffers); ``add`` refuses
+    a non-finite observation or reward, the one place where the env's data are checked.
+    """
 
     discounts: np.ndarray
+
+    def add(self, obs, action, reward, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        check_finite(obs, np.asarray(reward))
+        super().add(obs, action, reward, *args, **kwargs)  # type: ignore[misc]
 
     def _get_samples(self, batch_inds: np.ndarray, env: VecNormalize | None = None) -> DiscountedRolloutBufferSamples:
         samples = super()._get_samples(batch_inds, env)  # type: ignore[misc]
@@ -117,6 +127,10 @@ class EpisodeBufferMixin(DiscountedSamplesMixin):
         in_batch = self.in_batch[: self.pos]
         return self._map_observations(lambda obs: obs[: self.pos][in_batch])
 
+    def set_batch_values(self, values: np.ndarray) -> None:
+        """Set V(s_t) of the batch's steps (in the order of :meth:`batch_observations`), before the returns."""
+        self.values[: self.pos][self.in_batch[: self.pos]] = values
+
     def episode_ids(self) -> np.ndarray:
         """A number for each step, ``(pos, n_envs)``, shared by the steps of one episode and by no other's."""
         starts = self.episode_starts[: self.pos].astype(np.int64).cumsum(axis=0)
@@ -146,7 +160,6 @@ class EpisodeBufferMixin(DiscountedSamplesMixin):
         ends = np.concatenate([self.episode_starts[1:], np.asarray(dones, dtype=np.float32)[None]]).astype(bool)
         # Every episode of the batch ends inside the buffer, so no return is cut short
         assert not (self.in_batch[-1] & ~ends[-1]).any(), "an episode of the batch has not ended"
-        check_finite_rewards(self.rewards[self.in_batch])
         self.returns = estimators.reward_to_go(self.rewards, ends, self.gamma)
         self.discounts = estimators.discount_weights(ends, self.gamma)
         if self.gae_lambda == 1:  # Monte Carlo: exactly Φ_t − V(s_t)
@@ -216,7 +229,6 @@ class OneStepBufferMixin(DiscountedSamplesMixin):
             self._discount = np.ones(self.n_envs, dtype=np.float32)
 
     def add(self, obs, action, reward, episode_start, value, log_prob) -> None:  # type: ignore[no-untyped-def]
-        check_finite_rewards(np.asarray(reward))
         # I restarts at 1 with each episode and is multiplied by γ after every step
         self._discount = np.where(episode_start, 1.0, self.gamma * self._discount).astype(np.float32)
         self.discounts[self.pos] = self._discount if self.discount_state_weighting else 1.0  # type: ignore[attr-defined]

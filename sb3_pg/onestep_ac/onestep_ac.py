@@ -4,13 +4,9 @@ import torch as th
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 
-from sb3_pg.common.base import (
-    HyperparameterValueError,
-    PolicyGradientAlgorithm,
-    check_bool,
-    check_learning_rate,
-)
+from sb3_pg.common.base import PolicyGradientAlgorithm
 from sb3_pg.common.buffers import DictOneStepRolloutBuffer, OneStepBufferMixin, OneStepRolloutBuffer
+from sb3_pg.common.validation import HyperparameterValueError, check_bool
 from sb3_pg.onestep_ac.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
 
 SelfOneStepAC = TypeVar("SelfOneStepAC", bound="OneStepAC")
@@ -40,9 +36,10 @@ class OneStepAC(PolicyGradientAlgorithm):
     does, at the price of a biased gradient of that objective (Thomas, 2014).
 
     Actor and critic have separate networks by default (the policies' ``share_features_extractor`` defaults
-    to False) and separate learning rates. Each update sees one transition per env, so a policy with
-    BatchNorm needs ``n_envs >= 2``. The optimizer is Adam by default; pass
-    ``policy_kwargs=dict(optimizer_class=th.optim.SGD, optimizer_kwargs={})`` for the textbook update.
+    to False) and separate learning rates. Each update sees one transition per env, so training a policy
+    with BatchNorm needs ``n_envs >= 2`` (the first update refuses it; predicting and collecting work).
+    The optimizer is Adam by default; pass ``policy_kwargs=dict(optimizer_class=th.optim.SGD,
+    optimizer_kwargs={})`` for the textbook update.
     SB3's A2C with ``n_steps=1`` is the closest relative: it shares one learning rate, one optimizer
     (RMSprop) and one loss between actor and critic, and has no I factor.
 
@@ -79,6 +76,7 @@ class OneStepAC(PolicyGradientAlgorithm):
         "CnnPolicy": CnnPolicy,
         "MultiInputPolicy": MultiInputPolicy,
     }
+    has_critic = True
     rollout_buffer: OneStepRolloutBuffer  # type: ignore[assignment]
 
     def __init__(
@@ -101,19 +99,17 @@ class OneStepAC(PolicyGradientAlgorithm):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ):
-        critic_learning_rate = check_learning_rate("critic_learning_rate", critic_learning_rate)
         self.discount_state_weighting = check_bool("discount_state_weighting", discount_state_weighting)
         super().__init__(
             policy,
             env,
             learning_rate=learning_rate,
             critic_learning_rate=critic_learning_rate,
+            n_steps=1,
             gamma=gamma,
+            gae_lambda=0.0,  # SB3's GAE(0): the TD(0) error δ_t
             ent_coef=ent_coef,
             max_grad_norm=max_grad_norm,
-            n_steps=1,
-            gae_lambda=0.0,  # SB3's GAE(0): the TD(0) error δ_t
-            vf_coef=1.0,  # unused: actor and critic have their own learning rates
             use_sde=False,
             sde_sample_freq=-1,
             rollout_buffer_class=rollout_buffer_class,
@@ -135,16 +131,17 @@ class OneStepAC(PolicyGradientAlgorithm):
             discount_state_weighting=self.discount_state_weighting,
         )
         super()._setup_model()
-        if self.n_envs == 1 and any(isinstance(m, th.nn.modules.batchnorm._BatchNorm) for m in self.policy.modules()):
-            raise HyperparameterValueError(
-                "OneStepAC updates on one transition per env: with n_envs=1 the policy's BatchNorm layers would "
-                "normalise batches of a single sample in training mode. Use n_envs >= 2 or a policy without BatchNorm."
-            )
 
     def train(self) -> None:
         """
         One critic step (semi-gradient TD(0)) and one actor step (δ-weighted score) on the last transition.
         """
+        first_update_of_learn = self.num_timesteps == self._num_timesteps_at_start + self.n_envs
+        if self.n_envs == 1 and first_update_of_learn and self._has_batch_norm():
+            raise HyperparameterValueError(
+                "OneStepAC updates on one transition per env: with n_envs=1 the policy's BatchNorm layers would "
+                "normalise batches of a single sample in training mode. Use n_envs >= 2 or a policy without BatchNorm."
+            )
         # Switch to train mode (this affects batch norm / dropout)
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
@@ -171,6 +168,9 @@ class OneStepAC(PolicyGradientAlgorithm):
         self.logger.record("train/value_loss", value_loss.item())
         self.logger.record("train/policy_loss", policy_loss.item())
         self.logger.record("train/entropy_loss", entropy_loss.item())
+
+    def _has_batch_norm(self) -> bool:
+        return any(isinstance(module, th.nn.modules.batchnorm._BatchNorm) for module in self.policy.modules())
 
     def learn(
         self: SelfOneStepAC,

@@ -1,5 +1,10 @@
-# The value head is the TD(0) critic V(s): the policies of REINFORCEBaseline, with separate actor and critic
-# features extractors by default
-from sb3_pg.reinforce_baseline.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
+# The value head is the TD(0) critic V(s); actor and critic have separate features extractors by default
+from sb3_pg.common.policies import (
+    SeparateActorCriticCnnPolicy,
+    SeparateActorCriticPolicy,
+    SeparateMultiInputActorCriticPolicy,
+)
 
-__all__ = ["CnnPolicy", "MlpPolicy", "MultiInputPolicy"]
+MlpPolicy = SeparateActorCriticPolicy
+CnnPolicy = SeparateActorCriticCnnPolicy
+MultiInputPolicy = SeparateMultiInputActorCriticPolicy

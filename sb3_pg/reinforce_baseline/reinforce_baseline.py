@@ -1,27 +1,19 @@
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-import numpy as np
 import torch as th
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import explained_variance, obs_as_tensor
-from torch.nn import functional as F
+from stable_baselines3.common.utils import explained_variance
 
-from sb3_pg.common.base import (
-    HyperparameterValueError,
-    check_bool,
-    check_learning_rate,
-    check_positive_int,
-    check_real,
-)
-from sb3_pg.common.buffers import DiscountedRolloutBufferSamples, EpisodeRolloutBuffer
-from sb3_pg.reinforce.reinforce import REINFORCE
+from sb3_pg.common.buffers import EpisodeRolloutBuffer
+from sb3_pg.common.episodic import DEFAULT_MAX_BATCH_STEPS, EpisodicPolicyGradient
+from sb3_pg.common.validation import HyperparameterValueError, check_bool, check_int, check_real
 from sb3_pg.reinforce_baseline.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
 
 SelfREINFORCEBaseline = TypeVar("SelfREINFORCEBaseline", bound="REINFORCEBaseline")
 
 
-class REINFORCEBaseline(REINFORCE):
+class REINFORCEBaseline(EpisodicPolicyGradient):
     """
     REINFORCE with a learned state-value baseline (Williams, 1992; Sutton & Barto, 2018, ch. 13.4).
 
@@ -59,6 +51,7 @@ class REINFORCEBaseline(REINFORCE):
         At least one of ``n_episodes`` and ``min_batch_steps`` must be set.
     :param batch_size: Minibatch size for the gradient computations (``None``: the whole batch at once); each
         actor and critic step is still one step on the whole batch's mean loss (see :class:`~sb3_pg.REINFORCE`)
+    :param max_batch_steps: Most env steps one batch may take (see :class:`~sb3_pg.REINFORCE`)
     :param max_episode_steps: Longest episode allowed in a batch (see :class:`~sb3_pg.REINFORCE`)
     :param gamma: Discount factor
     :param gae_lambda: λ of the advantage estimate: 1 (the default) for G_t − V(s_t), below 1 for GAE(λ)
@@ -96,6 +89,9 @@ class REINFORCEBaseline(REINFORCE):
         "CnnPolicy": CnnPolicy,
         "MultiInputPolicy": MultiInputPolicy,
     }
+    has_critic = True
+    # sb3-pg 0.1 derived this class from REINFORCE and saved REINFORCE's options with it
+    _ATTRIBUTES_OF_0_1 = (*EpisodicPolicyGradient._ATTRIBUTES_OF_0_1, "baseline", "normalize_returns")
 
     def __init__(
         self,
@@ -106,6 +102,7 @@ class REINFORCEBaseline(REINFORCE):
         n_critic_steps: int = 5,
         n_episodes: int | None = 8,
         min_batch_steps: int | None = None,
+        max_batch_steps: int = DEFAULT_MAX_BATCH_STEPS,
         batch_size: int | None = None,
         max_episode_steps: int | None = None,
         gamma: float = 0.99,
@@ -128,13 +125,9 @@ class REINFORCEBaseline(REINFORCE):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ):
-        critic_learning_rate = check_learning_rate("critic_learning_rate", critic_learning_rate)
-        self.n_critic_steps = check_positive_int("n_critic_steps", n_critic_steps)
-        self.bootstrap_truncated = check_bool("bootstrap_truncated", bootstrap_truncated)
+        self.n_critic_steps = check_int("n_critic_steps", n_critic_steps)
         self.normalize_advantage = check_bool("normalize_advantage", normalize_advantage)
-        gae_lambda = check_real("gae_lambda", gae_lambda)
-        if not 0 <= gae_lambda <= 1:
-            raise HyperparameterValueError(f"gae_lambda must be in [0, 1], got {gae_lambda}")
+        gae_lambda = check_real("gae_lambda", gae_lambda, low=0.0, high=1.0)  # type: ignore[assignment]
         if gae_lambda < 1 and reward_to_go is False:
             raise HyperparameterValueError(
                 f"gae_lambda={gae_lambda} weights each step by the TD errors that follow it: it has no whole-return "
@@ -144,12 +137,16 @@ class REINFORCEBaseline(REINFORCE):
             policy,
             env,
             learning_rate=learning_rate,
+            critic_learning_rate=critic_learning_rate,
             n_episodes=n_episodes,
             min_batch_steps=min_batch_steps,
+            max_batch_steps=max_batch_steps,
             batch_size=batch_size,
             max_episode_steps=max_episode_steps,
             gamma=gamma,
+            gae_lambda=gae_lambda,
             reward_to_go=reward_to_go,
+            bootstrap_truncated=bootstrap_truncated,
             discount_state_weighting=discount_state_weighting,
             ent_coef=ent_coef,
             max_grad_norm=max_grad_norm,
@@ -163,43 +160,8 @@ class REINFORCEBaseline(REINFORCE):
             verbose=verbose,
             seed=seed,
             device=device,
-            _init_setup_model=False,
+            _init_setup_model=_init_setup_model,
         )
-        # Set after REINFORCE's constructor, which has no critic: the optimizer gets a critic group, the buffer λ
-        self.critic_learning_rate = critic_learning_rate
-        self.gae_lambda = gae_lambda
-        if _init_setup_model:
-            self._setup_model()
-
-    def _bootstrap_truncations(self, rewards: np.ndarray, dones: np.ndarray, infos: list[dict[str, Any]]) -> None:
-        # As SB3's collect_rollouts does (GitHub issue #633): a time limit cut the episode, the state has a future
-        if not self.bootstrap_truncated:
-            return
-        for idx, done in enumerate(dones):
-            if (
-                done
-                and infos[idx].get("terminal_observation") is not None
-                and infos[idx].get("TimeLimit.truncated", False)
-            ):
-                terminal_obs = self.policy.obs_to_tensor(infos[idx]["terminal_observation"])[0]
-                with th.no_grad():
-                    terminal_value = self.policy.predict_values(terminal_obs)[0]  # type: ignore[arg-type]
-                rewards[idx] += self.gamma * terminal_value.item()
-
-    def _finish_rollout(self, rollout_buffer: EpisodeRolloutBuffer, dones: np.ndarray) -> None:
-        # The baseline V(s_t): the critic as it is before this batch's update, in one pass over the batch's steps
-        observations = obs_as_tensor(rollout_buffer.batch_observations(), self.device)
-        with th.no_grad():
-            values = self.policy.predict_values(observations)  # type: ignore[arg-type]
-        rollout_buffer.values[: rollout_buffer.pos][rollout_buffer.in_batch[: rollout_buffer.pos]] = (
-            values.cpu().numpy().flatten()
-        )
-        super()._finish_rollout(rollout_buffer, dones)
-
-    def _value_loss(self, rollout_data: DiscountedRolloutBufferSamples) -> th.Tensor:
-        value_loss = F.mse_loss(self.policy.predict_values(rollout_data.observations).flatten(), rollout_data.returns)
-        self.logger.record("train/value_loss", value_loss.item())
-        return value_loss
 
     def train(self) -> None:
         """
@@ -209,7 +171,6 @@ class REINFORCEBaseline(REINFORCE):
         # Switch to train mode (this affects batch norm / dropout)
         self.policy.set_training_mode(True)
         self._update_learning_rate(self.policy.optimizer)
-        self._whole_batch = None
 
         buffer = self.rollout_buffer
         returns, values = buffer.returns[buffer.in_batch], buffer.values[buffer.in_batch]
@@ -218,22 +179,23 @@ class REINFORCEBaseline(REINFORCE):
         self.logger.record("train/explained_variance", explained_variance(values, returns))
         if self.normalize_advantage:
             buffer.normalize_advantages()
+        minibatches = self._minibatches()
         # The advantages' V(s_t) is detached (computed before the update): the actor's loss never moves the critic
-        self._gradient_step(self._batch_mean(self._policy_loss))
+        self._gradient_step(self._batch_mean(self._policy_loss, minibatches))
         for _ in range(self.n_critic_steps):
-            self._gradient_step(self._batch_mean(self._value_loss))
+            self._gradient_step(self._batch_mean(self._value_loss, minibatches))
 
         self._record_update()
 
     def learn(
-        self,
+        self: SelfREINFORCEBaseline,
         total_timesteps: int,
         callback: MaybeCallback = None,
         log_interval: int = 1,
         tb_log_name: str = "REINFORCEBaseline",
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
-    ) -> Self:
+    ) -> SelfREINFORCEBaseline:
         return super().learn(
             total_timesteps=total_timesteps,
             callback=callback,

@@ -1,0 +1,404 @@
+"""
+rliable statistics, tables and plots of finished runs, and the README blocks they fill
+(``zoo_runs.py summarize``).
+"""
+
+import itertools
+import json
+import re
+import warnings
+from collections import defaultdict
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.harness.runner import METHODS, option, read_run_list
+
+
+def load_evaluations(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    return data[:, 0], data[:, 1:].mean(axis=1)
+
+
+def first_reaching(path: Path, threshold: float, window: int) -> tuple[int, int] | None:
+    """(episodes, env steps) until the mean return of the last ``window`` training episodes reaches threshold."""
+    data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    returns = data[:, 1]
+    for end in range(window, len(returns) + 1):
+        if returns[end - window : end].mean() >= threshold:
+            return end, int(data[end - 1, 0])
+    return None
+
+
+def running_mean_curve(path: Path, grid: np.ndarray, window: int) -> np.ndarray:
+    """Mean return of the last ``window`` training episodes finished by each env step of the grid (NaN before)."""
+    data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+    steps, returns = data[:, 0], data[:, 1]
+    cumulative = np.concatenate([[0.0], np.cumsum(returns)])
+    counts = np.searchsorted(steps, grid, side="right")
+    first = np.maximum(counts - window, 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(counts > 0, (cumulative[counts] - cumulative[first]) / (counts - first), np.nan)
+
+
+# The textbook order of seed 000: each method should beat the one before it
+ORDER = ["reinforce", "reinforce_baseline", "a2c", "ppo"]
+
+
+CONFIDENCE = "95% stratified-bootstrap confidence interval"
+
+
+def group_runs(run_list: Path) -> dict[tuple[str, str], list[str]]:
+    """
+    (env, label) -> run names, where runs of one group differ only in their seed. The label is the algorithm,
+    or, where one env has several settings of an algorithm, the run name without its env prefix and seed
+    (``hc_ppo_zoo_s3`` -> ``ppo_zoo``).
+    """
+    entries = []
+    for name, args in read_run_list(run_list):
+        if "--seed" not in args:
+            raise ValueError(f"{run_list}: run {name} has no --seed")
+        seed = args.index("--seed")
+        entries.append((name, option(args, "--env"), option(args, "--algo"), args[:seed] + args[seed + 2 :]))
+    settings: dict[tuple[str, str], set] = defaultdict(set)
+    for _, env, algo, unseeded in entries:
+        settings[env, algo].add(tuple(unseeded))
+    groups: dict[tuple[str, str], list[str]] = defaultdict(list)
+    configuration: dict[tuple[str, str], tuple] = {}
+    for name, env, algo, unseeded in entries:
+        stem = re.sub(r"_s\d+$", "", name)
+        label = algo if len(settings[env, algo]) == 1 else stem.split("_", 1)[-1]
+        if configuration.setdefault((env, label), tuple(unseeded)) != tuple(unseeded):
+            raise ValueError(f"{run_list}: {name} differs from {groups[env, label][0]} in more than the seed")
+        groups[env, label].append(name)
+    return groups
+
+
+def algo_of(label: str) -> str:
+    return max((algo for algo in METHODS if label.startswith(algo)), key=len)
+
+
+def interval(scores: dict[str, np.ndarray], reps: int) -> tuple[dict, dict]:
+    """IQM and mean of each method's scores ``(runs, tasks)``, with their confidence intervals (rliable)."""
+    from rliable import metrics
+
+    def aggregate(x: np.ndarray) -> np.ndarray:
+        return np.array([metrics.aggregate_iqm(x), metrics.aggregate_mean(x)])
+
+    return estimates(scores, aggregate, reps)
+
+
+def improvement(pairs: dict[str, tuple[np.ndarray, np.ndarray]], reps: int) -> tuple[dict, dict]:
+    """P(X > Y) for each pair ``(x, y)`` of ``(runs, tasks)`` scores, with confidence intervals (rliable)."""
+    from rliable import metrics
+
+    return estimates(pairs, metrics.probability_of_improvement, reps)
+
+
+def estimates(scores: dict, function: Callable, reps: int) -> tuple[dict, dict]:
+    """
+    rliable's point estimates and stratified-bootstrap intervals, reproducible and each key from its own
+    stream, so that adding a row to a table leaves the others' intervals as they were. rliable's bootstraps
+    draw their indices from NumPy's global RNG (``np.random.choice`` in ``update_indices``) and ignore
+    ``random_state``, so that RNG is seeded for each key and restored afterwards.
+    """
+    from rliable import library as rly
+
+    points, bounds = {}, {}
+    state = np.random.get_state()
+    try:
+        for key, value in scores.items():
+            np.random.seed(0)
+            point, bound = rly.get_interval_estimates({key: value}, function, reps=reps)
+            points[key], bounds[key] = point[key], bound[key]
+    finally:
+        np.random.set_state(state)
+    return points, bounds
+
+
+def random_policy_return(env_id: str, episodes: int = 10, seed: int = 0) -> float:
+    """Mean return of uniformly random actions: the 0 of the normalised scores."""
+    import gymnasium as gym
+
+    import sb3_pg.zoo  # noqa: F401  (the zoo's extra environments)
+
+    env = gym.make(env_id)
+    env.action_space.seed(seed)
+    total = 0.0
+    for episode in range(episodes):
+        env.reset(seed=seed + episode)
+        done = False
+        while not done:
+            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+            total += float(reward)
+            done = terminated or truncated
+    return total / episodes
+
+
+def cell(point: np.ndarray, bounds: np.ndarray, index: int, digits: int = 0) -> str:
+    return f"{point[index]:.{digits}f} [{bounds[0, index]:.{digits}f}, {bounds[1, index]:.{digits}f}]"
+
+
+def short_table(rows: dict[str, dict[str, tuple[int, str, str]]], envs: list[str], names: dict[str, str]) -> str:
+    """One row per method, the envs side by side: seeds, final IQM [CI] and mean ± sample std."""
+    header = "| method | seeds | " + " | ".join(f"{env}: IQM [95% CI] | mean ± sample std" for env in envs) + " |"
+    lines = [header, "|---|---|" + "---|---|" * len(envs)]
+    for label, cells in rows.items():
+        counts = [cells[env][0] if env in cells else 0 for env in envs]
+        seeds = str(counts[0]) if len(set(counts)) == 1 else " / ".join(map(str, counts))
+        values = [part for env in envs for part in (cells[env][1:] if env in cells else ("-", "-"))]
+        lines.append(f"| {names.get(label, label)} | {seeds} | {' | '.join(values)} |")
+    return "\n".join(lines)
+
+
+def around_block(path: Path, marker: str) -> tuple[str, str]:
+    """The text of ``path`` up to the line ``<!-- marker -->`` and from the line ``<!-- /marker -->`` on."""
+    content = path.read_text()
+    start, end = f"<!-- {marker} -->\n", f"<!-- /{marker} -->"
+    if content.count(start) != 1 or content.count(end) != 1 or content.index(start) > content.index(end):
+        raise ValueError(f"--readme {path}: needs one '<!-- {marker} -->' line and, after it, one '{end}' line")
+    before, rest = content.split(start)
+    return before + start, end + rest.split(end, 1)[1]
+
+
+def iqm_band(values: np.ndarray, reps: int = 2000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """
+    IQM over seeds (rows) at each evaluation (columns) and its 95% percentile-bootstrap band, the seeds
+    resampled with replacement: rliable's estimate, vectorised over the evaluations (its own loop would take
+    minutes for a curve).
+    """
+    from scipy.stats import trim_mean
+
+    samples = values[np.random.default_rng(seed).integers(0, len(values), size=(reps, len(values)))]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # grid points before any seed's first episode
+        boot = trim_mean(samples, 0.25, axis=1)
+        return trim_mean(values, 0.25, axis=0), *np.nanpercentile(boot, [2.5, 97.5], axis=0)
+
+
+def plot_curves(curves: dict, title: str, ylabel: str, path: Path) -> None:
+    """IQM over seeds at each evaluation, with its confidence band."""
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    for label, (grid, values) in curves.items():
+        iqm, low, high = iqm_band(values)
+        axis.plot(grid, iqm, label=f"{label} ({len(values)} seed{'s' if len(values) > 1 else ''})")
+        axis.fill_between(grid, low, high, alpha=0.2)
+    axis.set(title=f"{title}: IQM over seeds, 95% CI", xlabel="env steps", ylabel=ylabel)
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def plot_aggregate(points: dict, bounds: dict, profiles: tuple, path: Path) -> None:
+    """Interval estimates of the normalised IQM and mean, and performance profiles (rliable's plots)."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+    from matplotlib.lines import Line2D
+    from rliable import plot_utils
+
+    labels = list(points)
+    colors = dict(zip(labels, sns.color_palette("colorblind", len(labels)), strict=True))
+    figure, _ = plot_utils.plot_interval_estimates(points, bounds, ["IQM", "Mean"], algorithms=labels, colors=colors)
+    figure.savefig(path.with_name(path.stem + "_intervals.png"), dpi=120, bbox_inches="tight")
+    plt.close(figure)
+    (taus, profile, profile_bounds) = profiles
+    figure, axis = plt.subplots(figsize=(7, 4.5))
+    plot_utils.plot_performance_profiles(profile, taus, performance_profile_cis=profile_bounds, ax=axis, colors=colors)
+    axis.legend(handles=[Line2D([0], [0], color=colors[label], lw=2, label=label) for label in labels])
+    figure.tight_layout()
+    figure.savefig(path.with_name(path.stem + "_profiles.png"), dpi=120)
+    plt.close(figure)
+
+
+def summarize(
+    run_list: Path,
+    results: Path,
+    threshold: float | None,
+    window: int,
+    pairs: list[tuple[str, str]] = (),
+    reps: int = 50_000,
+    references: dict[str, float] | None = None,
+    readmes: list[Path] = (),
+    names: dict[str, str] | None = None,
+) -> None:
+    """
+    Tables (markdown + JSON) and plots over the seeds finished so far, with rliable's statistics (Agarwal et al.,
+    2021): per env and method the IQM and mean of the final return and of the area under the curve, each with
+    its confidence interval, and the sample std; the probability of improvement for each adjacent pair of the
+    textbook order and each pair asked for; the IQM and mean over envs of scores normalised from a random
+    policy (0) to a reference (1: given, or the best method's mean final return on that env). Each of
+    ``readmes`` gets the short table (final return, methods named by ``names``) between the lines
+    ``<!-- R -->`` and ``<!-- /R -->``, R the name of the results folder.
+    """
+    names = names or {}
+    groups = group_runs(run_list)
+    unknown = set(names) - {label for _, label in groups}
+    if unknown:
+        raise ValueError(f"--name: {run_list} has no method labelled {', '.join(sorted(unknown))}")
+    for readme in readmes:  # before the bootstrap's minutes, not after
+        around_block(readme, results.name)
+    runs = results / "runs"
+    per_env: dict[str, dict[str, dict]] = defaultdict(dict)
+    for (env, label), run_names in sorted(
+        groups.items(), key=lambda item: (item[0][0], METHODS.index(algo_of(item[0][1])), item[0][1])
+    ):
+        done = [name for name in run_names if (runs / f"{name}.csv").exists()]
+        if not done:
+            continue
+        evaluations = [load_evaluations(runs / f"{name}.csv") for name in done]
+        # One grid for every seed: the evaluation times of the shortest run (vec envs shift them by < n_envs)
+        length = min(len(returns) for _, returns in evaluations)
+        curve = np.array([returns[:length] for _, returns in evaluations])
+        minutes = [json.loads((runs / f"{name}.json").read_text())["wall_time_s"] / 60 for name in done]
+        per_env[env][label] = {"runs": done, "grid": evaluations[0][0][:length], "curve": curve, "minutes": minutes}
+
+    table = [
+        "| env | method | seeds | final: IQM [CI] | final: mean [CI] | final: mean ± sample std | area: IQM [CI] "
+        "| area: mean [CI] | per-seed final | minutes/run |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    summary: dict = {}
+    short: dict[str, dict[str, tuple[int, str, str]]] = defaultdict(dict)
+    improvements = ["| env | P(X > Y) | probability [CI] |", "|---|---|---|"]
+    for env, methods in per_env.items():
+        finals = {label: data["curve"][:, -1:] for label, data in methods.items()}
+        areas = {label: data["curve"].mean(axis=1, keepdims=True) for label, data in methods.items()}
+        final_points, final_bounds = interval(finals, reps)
+        area_points, area_bounds = interval(areas, reps)
+        for label, data in methods.items():
+            final = finals[label][:, 0]
+            spread = final.std(ddof=1) if len(final) > 1 else float("nan")
+            iqm, mean_std = cell(final_points[label], final_bounds[label], 0), f"{final.mean():.0f} ± {spread:.0f}"
+            short[label][env] = (len(final), iqm, mean_std)  # the short table's cells are the full one's
+            table.append(
+                f"| {env} | {label} | {len(final)} | {iqm} | "
+                f"{cell(final_points[label], final_bounds[label], 1)} | {mean_std} | "
+                f"{cell(area_points[label], area_bounds[label], 0)} | "
+                f"{cell(area_points[label], area_bounds[label], 1)} | "
+                f"{' / '.join(f'{value:.0f}' for value in final)} | {np.mean(data['minutes']):.1f} |"
+            )
+            summary[f"{env}/{label}"] = {
+                "runs": data["runs"],
+                "timesteps": data["grid"].tolist(),
+                "final": final.tolist(),
+                "auc": areas[label][:, 0].tolist(),
+                "final_iqm": [final_points[label][0], *final_bounds[label][:, 0]],
+                "final_mean": [final_points[label][1], *final_bounds[label][:, 1]],
+                "auc_iqm": [area_points[label][0], *area_bounds[label][:, 0]],
+                "auc_mean": [area_points[label][1], *area_bounds[label][:, 1]],
+                "final_sample_std": spread,
+            }
+        # Adjacent pairs of the textbook order (every setting of each algorithm), then those asked for
+        wanted = [
+            (later, earlier)
+            for first, second in itertools.pairwise(ORDER)
+            for earlier in methods
+            if algo_of(earlier) == first
+            for later in methods
+            if algo_of(later) == second
+        ]
+        wanted += [(x, y) for x, y in pairs if x in methods and y in methods and (x, y) not in wanted]
+        if wanted:
+            points, bounds = improvement({f"{x} > {y}": (finals[x], finals[y]) for x, y in wanted}, reps)
+            for key in points:
+                estimate = [float(np.squeeze(points[key])), *np.squeeze(bounds[key]).tolist()]
+                improvements.append(f"| {env} | {key} | {estimate[0]:.2f} [{estimate[1]:.2f}, {estimate[2]:.2f}] |")
+                summary.setdefault("probability_of_improvement", {})[f"{env}: {key}"] = estimate
+        curves = {label: (data["grid"], data["curve"]) for label, data in methods.items()}
+        plot_curves(curves, f"{env}: deterministic evaluation", "return (10 episodes)", results / f"{env}.png")
+
+    notes = [
+        "Final return: each seed's last evaluation (10 deterministic episodes on a separate env); area under the",
+        "curve: its mean over the evaluations. IQM (interquartile mean) and mean over seeds, each with its",
+        f"{CONFIDENCE} (rliable, Agarwal et al. 2021); the sample std over seeds.",
+    ]
+    markdown = "\n".join([*notes, "", *table])
+    if len(improvements) > 2:
+        markdown += (
+            "\n\nProbability of improvement P(X > Y) of the final return (the chance that a run of X beats a run of Y),"
+        )
+        markdown += f"\nwith its {CONFIDENCE}:\n\n" + "\n".join(improvements)
+
+    # Over envs: scores normalised between a random policy and a reference, for the methods run on every env
+    common = set.intersection(*(set(methods) for methods in per_env.values())) if per_env else set()
+    if len(per_env) > 1 and common:
+        references = dict(references or {})
+        scale = {}
+        for env, methods in per_env.items():
+            random_return = random_policy_return(env)
+            reference = references.get(env, max(data["curve"][:, -1].mean() for data in methods.values()))
+            scale[env] = (random_return, reference)
+        n_runs = min(len(per_env[env][label]["runs"]) for env in per_env for label in common)
+        labels = [label for label in next(iter(per_env.values())) if label in common]
+        normalised = {
+            label: np.stack(
+                [
+                    (per_env[env][label]["curve"][:n_runs, -1] - scale[env][0]) / (scale[env][1] - scale[env][0])
+                    for env in per_env
+                ],
+                axis=1,
+            )
+            for label in labels
+        }
+        points, bounds = interval(normalised, reps)
+        rows = ["| method | IQM [CI] | mean [CI] |", "|---|---|---|"]
+        rows += [
+            f"| {label} | {cell(points[label], bounds[label], 0, 2)} | {cell(points[label], bounds[label], 1, 2)} |"
+            for label in labels
+        ]
+        envs = ", ".join(f"{env} ({low:.0f} → {high:.0f})" for env, (low, high) in scale.items())
+        markdown += (
+            f"\n\nOver envs ({n_runs} seeds each): final returns normalised from a random policy's (0) to a reference"
+            f" (1; given, or the best method's mean final return): {envs}.\n\n" + "\n".join(rows)
+        )
+        summary["normalised"] = {"scale": scale, "iqm": {k: [points[k][0], *bounds[k][:, 0]] for k in labels}}
+        from rliable import library as rly
+
+        taus = np.linspace(-0.1, 1.3, 57)
+        profile, profile_bounds = rly.create_performance_profile(normalised, taus, reps=2000)
+        plot_aggregate(points, bounds, (taus, profile, profile_bounds), results / "aggregate.png")
+
+    if threshold is not None:
+        reaching = [
+            f"| env | method | seeds reaching {threshold} | episodes | env steps | per seed (episodes / steps) |"
+        ]
+        reaching.append("|---|---|---|---|---|---|")
+        for env, methods in per_env.items():
+            curves = {}
+            for label, data in methods.items():
+                episode_files = [runs / f"{name}_episodes.csv" for name in data["runs"]]
+                reached = [first_reaching(path, threshold, window) for path in episode_files]
+                hits = np.array([r for r in reached if r is not None]).reshape(-1, 2)
+                cells = " · ".join("not reached" if r is None else f"{r[0]} / {r[1]}" for r in reached)
+                spread = [
+                    f"{hits[:, i].mean():.0f} ± {hits[:, i].std(ddof=1) if len(hits) > 1 else 0:.0f}"
+                    if len(hits)
+                    else "-"
+                    for i in (0, 1)
+                ]
+                reaching.append(
+                    f"| {env} | {label} | {len(hits)}/{len(reached)} | {spread[0]} | {spread[1]} | {cells} |"
+                )
+                summary[f"{env}/{label}"]["reached"] = reached
+                train_grid = np.linspace(0, data["grid"][-1], 101)[1:]
+                curves[label] = (
+                    train_grid,
+                    np.array([running_mean_curve(path, train_grid, window) for path in episode_files]),
+                )
+            ylabel = f"mean return of the last {window} training episodes"
+            plot_curves(curves, f"{env}: training episodes", ylabel, results / f"{env}_training.png")
+        markdown += (
+            f"\n\nEpisodes and env steps until the mean return of the last {window} training episodes first reaches "
+            f"{threshold}, over the seeds that reach it (mean ± sample std).\n\n" + "\n".join(reaching)
+        )
+    for readme in readmes:
+        before, after = around_block(readme, results.name)
+        readme.write_text(before + short_table(short, list(per_env), names) + "\n" + after)
+    (results / "summary.md").write_text(markdown + "\n")
+    (results / "summary.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
+    print(markdown)

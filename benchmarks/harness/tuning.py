@@ -1,0 +1,165 @@
+"""
+Tuning workers of one optuna study on a shared storage, on Ray, and the export of its best trial as a yml
+entry (``zoo_runs.py tune`` and ``export``).
+"""
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import re
+import tempfile
+
+import yaml
+
+from benchmarks.harness.runner import git_commit, start_ray
+
+
+def register_a2c_space() -> None:
+    """
+    The comparison table's tuned A2C: the zoo's A2C sampler plus the initial policy (log std, orthogonal init) that
+    sb3-pg's samplers draw, so that every tuned row searches the same policy dimensions. Only the benchmarks use
+    it: ``sb3-pg train --algo a2c -optimize`` keeps the zoo's space.
+    """
+    from rl_zoo3 import hyperparams_opt
+
+    from sb3_pg.zoo import sample_policy_init, with_policy_init
+
+    def sample_a2c_params(trial, n_actions: int, n_envs: int, additional_args: dict) -> dict:  # type: ignore[no-untyped-def]
+        params = hyperparams_opt.sample_a2c_params(trial, n_actions, n_envs, additional_args)
+        params["policy_kwargs"].update(sample_policy_init(trial))
+        return params
+
+    hyperparams_opt.HYPERPARAMS_SAMPLER["a2c"] = sample_a2c_params
+    hyperparams_opt.HYPERPARAMS_CONVERTER["a2c"] = with_policy_init(hyperparams_opt.convert_onpolicy_params)
+
+
+def tune_worker(train_args: list[str], repository: str | None) -> None:
+    """One tuning worker, as a Ray task: the zoo's optuna optimisation (``sb3-pg train -optimize``), shared study."""
+    from sb3_pg.zoo import main as zoo
+
+    register_a2c_space()
+    if repository is not None:
+        os.chdir(repository)
+    with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(io.StringIO()):
+        try:
+            zoo(["train", *train_args, "-f", folder])
+        except SystemExit as error:
+            raise RuntimeError(f"sb3-pg train -optimize exited: {error}") from None
+
+
+def open_study(storage: str, study_name: str):  # type: ignore[no-untyped-def]
+    import optuna
+
+    if storage.endswith(".log"):  # the zoo's convention: a journal file
+        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
+    return optuna.load_study(storage=storage, study_name=study_name)
+
+
+def finished_trials(study) -> list:  # type: ignore[no-untyped-def]
+    from optuna.trial import TrialState
+
+    return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+
+
+def masked(url: str) -> str:
+    """A storage URL without its password, to be written next to the results."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def tune(args: argparse.Namespace) -> bool:
+    """
+    ``workers`` tuning workers of one optuna study as Ray tasks, sharing ``n_trials`` between them (each its own
+    sampler seed, so that no two draw the same trials); the study's definition, the budget every method gets,
+    is written to RESULTS/<study>.json first. Trials lost with a dead worker are run again by a further round.
+    """
+    import ray
+
+    definition = {
+        "algo": args.algo,
+        "env": args.env,
+        "study_name": args.study_name,
+        "storage": masked(args.storage),
+        "n_trials": args.n_trials,
+        "n_timesteps": args.n_timesteps,
+        "sampler": args.sampler,
+        "pruner": args.pruner,
+        "n_startup_trials": args.n_startup_trials,
+        "n_evaluations": args.n_evaluations,
+        "eval_episodes": args.eval_episodes,
+        "workers": args.workers,
+        "seeds": [args.seed + worker for worker in range(args.workers)],
+        "commit": git_commit(),
+    }
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / f"{args.study_name}.json").write_text(json.dumps(definition, indent=1) + "\n")
+    common = [
+        "--algo", args.algo, "--env", args.env, "-optimize", "--n-jobs", "1", "--num-threads", "1",
+        "--storage", args.storage, "--study-name", args.study_name, "-n", str(args.n_timesteps),
+        "--sampler", args.sampler, "--pruner", args.pruner, "--n-startup-trials", str(args.n_startup_trials),
+        "--n-evaluations", str(args.n_evaluations), "--eval-episodes", str(args.eval_episodes), "--no-optim-plots",
+    ]  # fmt: skip
+    repository = start_ray(args.address, args.workers)
+    task = ray.remote(num_cpus=1, max_calls=1, max_retries=0)(tune_worker)
+    try:
+        for round_ in range(3):
+            try:
+                done = len(finished_trials(open_study(args.storage, args.study_name)))
+            except KeyError:  # no study yet: the workers create it
+                done = 0
+            left = args.n_trials - done
+            if left <= 0:
+                break
+            shares = [left // args.workers + (worker < left % args.workers) for worker in range(args.workers)]
+            seed = args.seed + round_ * args.workers
+            tasks = [
+                task.remote([*common, "--n-trials", str(share), "--seed", str(seed + worker)], repository)
+                for worker, share in enumerate(shares)
+                if share
+            ]
+            print(f"round {round_}: {len(tasks)} workers for the {left} trials left", flush=True)
+            for result in tasks:
+                try:
+                    ray.get(result)
+                except ray.exceptions.RayError as error:
+                    print(f"a worker failed: {str(error).strip().splitlines()[-1]}", flush=True)
+    finally:
+        ray.shutdown()
+    study = open_study(args.storage, args.study_name)
+    trials = finished_trials(study)
+    best = study.best_trial
+    print(f"{len(trials)} of {args.n_trials} trials finished; best value {best.value:.1f} (trial {best.number})")
+    return len(trials) >= args.n_trials
+
+
+def export(args: argparse.Namespace) -> str:
+    """The study's best trial as an entry of a zoo hyperparameter file, citing the study."""
+    from rl_zoo3.hyperparams_opt import HYPERPARAMS_CONVERTER
+
+    import sb3_pg.zoo
+
+    register_a2c_space()
+    study = open_study(args.storage, args.study_name)
+    best = study.best_trial
+    converted = HYPERPARAMS_CONVERTER[args.algo](best.params)
+    with open(args.conf_file or sb3_pg.zoo.HYPERPARAMS_DIR / f"{args.algo}.yml") as file:
+        # The entry it was tuned from (n_envs, normalize, ..., and its budget n_timesteps, not the trials')
+        entry = dict(yaml.safe_load(file).get(args.env, {}))
+    policy_kwargs = converted.pop("policy_kwargs", {})
+    if policy_kwargs:  # the zoo replaced the entry's policy_kwargs with the sampled ones in every trial
+        entry.pop("policy_kwargs", None)
+    entry.update({key: float(value) if isinstance(value, float) else value for key, value in converted.items()})
+    lines = [
+        f"# Tuned: optuna study {args.study_name} ({masked(args.storage)}), the best of {len(finished_trials(study))}",
+        f"# trials (trial {best.number}, value {best.value:.1f}); its definition: {args.definition}",
+        f"{args.env}:",
+        *(f"  {key}: {json.dumps(value)}" for key, value in sorted(entry.items())),
+    ]
+    if policy_kwargs:
+
+        def literal(value):  # type: ignore[no-untyped-def]
+            return f"nn.{value.__name__}" if isinstance(value, type) else repr(value)
+
+        lines.append(f'  policy_kwargs: "dict({", ".join(f"{k}={literal(v)}" for k, v in policy_kwargs.items())})"')
+    return "\n".join(lines) + "\n"
