@@ -6,7 +6,7 @@
 set -euo pipefail
 old=$1 new=$2 out=$(realpath -m "$3")
 python=${PYTHON:-$(pwd)/.venv/bin/python}
-methods="reinforce reinforce_baseline onestep_ac a2c a2c_n_steps_1"
+methods="reinforce reinforce_baseline onestep_ac a2c a2c_n_steps_1 env_only"
 args=(--envs CartPole-v1 HalfCheetah-v5 --n-envs 1 8 --repeats 1 --steps 10000 --methods $methods)
 work=$(mktemp -d)
 git worktree add -q "$work/old" "$old"

@@ -159,9 +159,12 @@ class OneStepAC(PolicyGradientAlgorithm):
         policy_loss = -(rollout_data.discounts * delta * log_prob).mean()
         # Approximate entropy when no analytical form
         entropy_loss = -th.mean(-log_prob) if entropy is None else -th.mean(entropy)
+        loss = policy_loss + value_loss
+        if self.ent_coef > 0:  # without a bonus its graph would only cost a backward pass through zeros
+            loss = loss + self.ent_coef * entropy_loss
 
         # Actor and critic parameters are disjoint: one backward pass serves both steps
-        self._gradient_step([policy_loss + self.ent_coef * entropy_loss + value_loss])
+        self._gradient_step([loss])
 
         self._record_update()
         self.logger.record("train/td_error_mean", delta.mean().item())
