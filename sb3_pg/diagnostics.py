@@ -60,7 +60,7 @@ def collect_episodes(model: BaseAlgorithm, env: VecEnv, n_episodes: int) -> Epis
     collector._setup_model()
     collector.policy = model.policy
     transitions = _Transitions()
-    _, callback = collector._setup_learn(total_timesteps=1, callback=transitions)
+    _, callback = collector._setup_learn(total_timesteps=2**62, callback=transitions)  # no budget: one batch
     collector.collect_rollouts(collector.env, callback, collector.rollout_buffer)  # type: ignore[arg-type]
 
     buffer = collector.rollout_buffer
