@@ -32,6 +32,6 @@ test: $(VENV)/.installed
 smoke: $(VENV)/.installed
 	cd $(VENV) && for algo in reinforce reinforce_baseline onestep_ac; do \
 		WANDB_MODE=offline $(abspath $(PY)) -m sb3_pg train --algo $$algo --env CartPole-v1 -n 2000 --seed 0 \
-			-f smoke-logs --log-interval -1 || exit 1; \
+			-f smoke-logs --log-interval -2 || exit 1; \
 	done
 	$(PY) -c "import sys, sb3_pg; print('sb3-pg', sb3_pg.__version__, 'trains under Python', sys.version.split()[0])"
