@@ -6,6 +6,7 @@ import torch as th
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_pg import REINFORCE, REINFORCEBaseline
+from sb3_pg.common.episodic import EpisodeBatch
 from tests.envs import ScriptedEnv
 
 GAMMA = 0.5
@@ -172,3 +173,39 @@ def test_gae_lambda_needs_the_reward_to_go():
         REINFORCEBaseline("MlpPolicy", make_env(), gae_lambda=0.9, reward_to_go=False)
     with pytest.raises(ValueError, match="gae_lambda must be in"):
         REINFORCEBaseline("MlpPolicy", make_env(), gae_lambda=1.5)
+
+
+def test_episode_batch_bookkeeping_by_hand():
+    """Two envs, n_episodes=3: env 0 ends at steps 2 and 4, env 1 at step 5 (1-based VecEnv steps)."""
+    batch = EpisodeBatch(n_envs=2, n_episodes=3, min_batch_steps=None, max_episode_steps=100, max_batch_steps=1000)
+    assert batch.in_batch.tolist() == [True, True] and batch.n_started == 2 and not batch.full
+    dones = {2: [True, False], 4: [True, False], 5: [False, True]}
+    seen = []
+    while not batch.complete:
+        batch.step(np.array(dones.get(batch.n_steps + 1, [False, False])))
+        seen.append((batch.n_steps, batch.in_batch.tolist(), batch.n_started, batch.n_batch_steps))
+    assert seen == [
+        (1, [True, True], 2, 2),
+        (2, [True, True], 3, 4),  # env 0's first episode ends: its second joins, the batch is now full
+        (3, [True, True], 3, 6),
+        (4, [False, True], 3, 8),  # env 0's second episode ends; what it starts next is discarded
+        (5, [False, False], 3, 9),  # env 1's first episode ends: the batch is complete
+    ]
+    assert batch.full and batch.complete
+
+
+def test_episode_batch_in_steps_and_bounds():
+    batch = EpisodeBatch(n_envs=1, n_episodes=None, min_batch_steps=3, max_episode_steps=100, max_batch_steps=1000)
+    for done in (True, False, True):  # 1 + 2 steps: full after the third, whose episode ends there
+        batch.step(np.array([done]))
+    assert batch.n_started == 2 and batch.complete
+    endless = EpisodeBatch(n_envs=1, n_episodes=1, min_batch_steps=None, max_episode_steps=5, max_batch_steps=1000)
+    for _ in range(4):
+        endless.step(np.array([False]))
+    with pytest.raises(RuntimeError, match=r"run 5 steps without ending.*max_episode_steps=5"):
+        endless.step(np.array([False]))
+    capped = EpisodeBatch(n_envs=2, n_episodes=1, min_batch_steps=None, max_episode_steps=100, max_batch_steps=6)
+    capped.step(np.array([False, False]))
+    capped.step(np.array([False, False]))
+    with pytest.raises(RuntimeError, match=r"taken 6 env steps.*max_batch_steps=6"):
+        capped.step(np.array([False, False]))
