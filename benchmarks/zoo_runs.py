@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: the repository root, so that b
 
 from benchmarks.harness.report import summarize
 from benchmarks.harness.runner import run
-from benchmarks.harness.tuning import export, tune
+from benchmarks.harness.tuning import export, tune, with_driver
 
 
 def main() -> None:
@@ -86,6 +86,8 @@ def main() -> None:
     export_parser.add_argument("--definition", default="", help="where the study's definition is (cited)")
     export_parser.add_argument("--conf-file", help="the yml the study was tuned from (default: sb3-pg's)")
     args = parser.parse_args()
+    if args.command in ("tune", "export"):
+        args.storage = with_driver(args.storage)
     if args.command == "tune":
         if min(args.workers, args.n_trials, args.n_timesteps) < 1:
             parser.error("--workers, --n-trials and --n-timesteps must be >= 1")

@@ -338,7 +338,10 @@ def test_tuning_workers_share_a_postgresql_study(tmp_path, postgresql):
     output = subprocess.run(tune, cwd=ROOT, check=True, capture_output=True, text=True).stdout
     assert "4 of 4 trials finished" in output
 
-    study = optuna.load_study(storage=postgresql, study_name="shared")
+    from benchmarks.harness.tuning import with_driver
+
+    # the tool was given the plain URL; here optuna needs psycopg 3 named too (SQLAlchemy 2.0 assumes psycopg2)
+    study = optuna.load_study(storage=with_driver(postgresql), study_name="shared")
     assert sorted(trial.number for trial in study.trials) == [0, 1, 2, 3]
     assert all(trial.state in (TrialState.COMPLETE, TrialState.PRUNED) for trial in study.trials)
     assert len({json.dumps(trial.params, sort_keys=True) for trial in study.trials}) == 4  # no trial drawn twice

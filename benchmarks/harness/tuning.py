@@ -49,6 +49,18 @@ def tune_worker(train_args: list[str], repository: str | None) -> None:
             raise RuntimeError(f"sb3-pg train -optimize exited: {error}") from None
 
 
+def with_driver(storage: str) -> str:
+    """
+    ``postgresql://`` with the driver named: psycopg 3, the one the benchmarks extra installs (SQLAlchemy 2.0,
+    which Python 3.10 resolves to, would otherwise look for psycopg2).
+    """
+    return (
+        "postgresql+psycopg://" + storage.removeprefix("postgresql://")
+        if storage.startswith("postgresql://")
+        else storage
+    )
+
+
 def open_study(storage: str, study_name: str):  # type: ignore[no-untyped-def]
     import optuna
 
