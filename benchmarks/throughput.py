@@ -31,20 +31,20 @@ METHODS = {
 RAW = "env_only"  # the VecEnv stepped with random actions: the limit
 
 
-def steps_per_second(method: str, env_id: str, n_envs: int, steps: int, seed: int) -> float:
+def steps_per_second(method: str, env_id: str, n_envs: int, steps: int, seed: int, clock=time.perf_counter) -> float:
     env = make_vec_env(env_id, n_envs=n_envs, seed=seed)
     if method == RAW:
         env.reset()
         actions = np.stack([env.action_space.sample() for _ in range(n_envs)])
-        start = time.perf_counter()
+        start = clock()
         for _ in range(steps // n_envs):
             env.step(actions)
-        return steps / (time.perf_counter() - start)
+        return steps / (clock() - start)
     model = METHODS[method](env)
     model.learn(min(steps // 10, 2000))  # warm-up: first allocations, first batch
-    start = time.perf_counter()
+    start = clock()
     model.learn(steps, reset_num_timesteps=False)
-    return (model.num_timesteps - model._num_timesteps_at_start) / (time.perf_counter() - start)
+    return (model.num_timesteps - model._num_timesteps_at_start) / (clock() - start)
 
 
 def main() -> None:
@@ -55,6 +55,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10_000, help="timed env steps per measurement")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default="benchmarks/results/throughput")
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="steps per second of this process's CPU time, not of wall time: far less sensitive to other load",
+    )
     args = parser.parse_args()
     if args.repeats < 1 or args.steps < 1:
         parser.error("--repeats and --steps must be >= 1")
@@ -65,7 +70,8 @@ def main() -> None:
         for n_envs in args.n_envs:
             for repeat in range(args.repeats):
                 for method in random.Random(repeat).sample(args.methods, len(args.methods)):
-                    rate = steps_per_second(method, env_id, n_envs, args.steps, seed=repeat)
+                    clock = time.process_time if args.cpu_time else time.perf_counter
+                    rate = steps_per_second(method, env_id, n_envs, args.steps, repeat, clock)
                     rates.setdefault(f"{env_id}|{n_envs}|{method}", []).append(rate)
                     print(f"{env_id} n_envs={n_envs} repeat={repeat} {method}: {rate:.0f} steps/s", flush=True)
 
