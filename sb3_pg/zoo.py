@@ -28,6 +28,7 @@ import gymnasium as gym
 import optuna
 import yaml
 from rl_zoo3 import hyperparams_opt
+from rl_zoo3.exp_manager import ExperimentManager
 from rl_zoo3.utils import ALGOS
 from torch import nn
 
@@ -150,8 +151,48 @@ def sample_onestep_ac_params(trial: optuna.Trial, n_actions: int, n_envs: int, a
     )
 
 
+VEC_NORMALIZE_GAMMA = 0.99  # VecNormalize's default discount
+
+
+def normalize_kwargs(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """
+    The ``VecNormalize`` arguments that the zoo builds for a yml entry (``None``: no normalisation), with the
+    discount written out. The zoo takes it from the entry's ``gamma`` unless ``normalize`` gives one (see
+    :func:`_preprocess_normalization`); in ``-optimize`` mode the entry is the base one, without the trial's
+    sampled γ, so the trials normalise with the base entry's γ, by default VecNormalize's 0.99.
+    """
+    normalize = entry.get("normalize", False)
+    if not normalize:
+        return None
+    given = eval(normalize) if isinstance(normalize, str) else normalize  # as the zoo reads it
+    kwargs = dict(given) if isinstance(given, dict) else {}
+    if "gamma" not in kwargs and "gamma" in entry:
+        kwargs["gamma"] = entry["gamma"]
+    kwargs.setdefault("gamma", VEC_NORMALIZE_GAMMA)
+    return kwargs
+
+
+_zoo_preprocess_normalization = ExperimentManager._preprocess_normalization
+
+
+def _preprocess_normalization(self: ExperimentManager, hyperparams: dict[str, Any]) -> dict[str, Any]:
+    """
+    The zoo's, except that a discount given in ``normalize`` (``"dict(gamma=0.99)"``) is kept: the zoo would
+    replace it with the algorithm's ``gamma``, so that an entry exported from a study could not normalise its
+    rewards as the study's trials did.
+    """
+    normalize = hyperparams.get("normalize")
+    given = eval(normalize) if isinstance(normalize, str) else normalize  # as the zoo reads it
+    explicit = given.get("gamma") if isinstance(given, dict) else None
+    hyperparams = _zoo_preprocess_normalization(self, hyperparams)
+    if explicit is not None:
+        self.normalize_kwargs["gamma"] = explicit
+    return hyperparams
+
+
 def register() -> None:
     """Add sb3-pg's algorithms to rl-zoo3's tables (idempotent)."""
+    ExperimentManager._preprocess_normalization = _preprocess_normalization
     ALGOS.update(SB3_PG_ALGOS)
     hyperparams_opt.HYPERPARAMS_SAMPLER.update(
         reinforce=sample_reinforce_params,

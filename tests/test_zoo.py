@@ -253,3 +253,52 @@ def test_samplers_draw_the_initial_policy(algo):
     model = SB3_PG_ALGOS[algo]("MlpPolicy", "Pendulum-v1", **params)
     assert model.policy.log_std.detach().numpy() == pytest.approx([log_std_init])
     assert model.policy.ortho_init == params["policy_kwargs"]["ortho_init"]
+
+
+def normalisation_of(entry: dict) -> dict:
+    """The VecNormalize arguments the zoo's ExperimentManager takes from a yml entry (its own preprocessing)."""
+    from rl_zoo3.exp_manager import ExperimentManager
+
+    manager = ExperimentManager.__new__(ExperimentManager)
+    manager.normalize, manager.normalize_kwargs = False, {}
+    manager._preprocess_normalization(dict(entry))
+    return {"gamma": 0.99, **manager.normalize_kwargs}  # VecNormalize's default γ where none is given
+
+
+def test_an_exported_entry_normalises_as_its_trials_did(tmp_path, monkeypatch):
+    """
+    Issue 26's rule 1: in -optimize mode the zoo normalises with the base entry (no sampled γ: VecNormalize's
+    0.99); the exported entry, which carries the tuned γ, must normalise the same way, not with that γ.
+    """
+    import argparse
+
+    from optuna.distributions import CategoricalDistribution, FloatDistribution
+
+    from benchmarks.harness import tuning
+
+    base = {"n_envs": 1, "n_timesteps": 1000, "policy": "MlpPolicy", "normalize": True}
+    trial = normalisation_of(base)
+    assert trial == {"gamma": 0.99}
+    sampled = {"learning_rate": 1e-3, "one_minus_gamma": 0.001, "ent_coef": 1e-4, "max_grad_norm": 0.5}
+    choices = {"net_arch": "small", "activation_fn": "tanh", "ortho_init": False, "min_batch_steps": 512}
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={**sampled, "log_std_init": -1.0, **choices},
+            distributions={
+                **{key: FloatDistribution(1e-9, 10.0) for key in sampled},
+                "log_std_init": FloatDistribution(-3.0, 0.0),
+                **{key: CategoricalDistribution([value]) for key, value in choices.items()},
+            },
+            value=1.0,
+        )
+    )
+    conf = tmp_path / "tuned_from.yml"
+    conf.write_text(yaml.safe_dump({"Pendulum-v1": base}))
+    monkeypatch.setattr(tuning, "open_study", lambda *_: study)
+    args = argparse.Namespace(
+        algo="reinforce", env="Pendulum-v1", storage="memory", study_name="s", definition="", conf_file=str(conf)
+    )
+    exported = yaml.safe_load(tuning.export(args))["Pendulum-v1"]
+    assert exported["gamma"] == pytest.approx(0.999)
+    assert normalisation_of(exported) == trial  # not γ = 0.999

@@ -158,10 +158,17 @@ def export(args: argparse.Namespace) -> str:
     with open(args.conf_file or sb3_pg.zoo.HYPERPARAMS_DIR / f"{args.algo}.yml") as file:
         # The entry it was tuned from (n_envs, normalize, ..., and its budget n_timesteps, not the trials')
         entry = dict(yaml.safe_load(file).get(args.env, {}))
+    # The trials normalised with the base entry's VecNormalize settings (its γ, not the sampled one): written out,
+    # so that the exported entry normalises as they did (sb3-pg's zoo keeps a γ given in normalize)
+    trial_normalization = sb3_pg.zoo.normalize_kwargs(entry)
     policy_kwargs = converted.pop("policy_kwargs", {})
     if policy_kwargs:  # the zoo replaced the entry's policy_kwargs with the sampled ones in every trial
         entry.pop("policy_kwargs", None)
     entry.update({key: float(value) if isinstance(value, float) else value for key, value in converted.items()})
+    if trial_normalization is not None:
+        entry["normalize"] = (
+            f"dict({', '.join(f'{key}={value!r}' for key, value in sorted(trial_normalization.items()))})"
+        )
     lines = [
         f"# Tuned: optuna study {args.study_name} ({masked(args.storage)}), the best of {len(finished_trials(study))}",
         f"# trials (trial {best.number}, value {best.value:.1f}); its definition: {args.definition}",
