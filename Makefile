@@ -4,12 +4,13 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH := torch==2.13.0
-# Python 3.10 installs from a resolution made for it (pip's own resolver backtracks for too long there)
-CONSTRAINTS := $(shell $(PYTHON) -c 'import sys; print("-c .ci/constraints-py310.txt" if sys.version_info < (3, 11) else "")')
+# The pinned benchmark environment (benchmarks/constraints.txt); Python 3.10, which its numpy no longer supports,
+# installs from a resolution made for it (pip's own resolver backtracks for too long there)
+CONSTRAINTS := $(shell $(PYTHON) -c 'import sys; print("-c .ci/constraints-py310.txt" if sys.version_info < (3, 11) else "-c benchmarks/constraints.txt")')
 
 .PHONY: train test smoke
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml benchmarks/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)

@@ -42,6 +42,9 @@ def main() -> None:
         "--address", help="an existing Ray cluster (auto, ray://host:10001); default: a local Ray runtime"
     )
     run_parser.add_argument("--episodes", action="store_true", help="keep the training episodes too")
+    run_parser.add_argument(
+        "--force", action="store_true", help="run despite uncommitted changes or unpinned versions (recorded)"
+    )
     summary_parser = commands.add_parser("summarize", help="tables and plots of the finished runs")
     summary_parser.add_argument("run_list", type=Path)
     summary_parser.add_argument("--results", type=Path, required=True)
@@ -98,7 +101,7 @@ def main() -> None:
     if args.command == "run":
         if args.jobs < 1:
             parser.error("--jobs must be >= 1")
-        if not run(args.run_list, args.logs, args.results, args.jobs, args.episodes, args.address):
+        if not run(args.run_list, args.logs, args.results, args.jobs, args.episodes, args.address, args.force):
             sys.exit(1)
     else:
         pairs = [tuple(pair.split(",")) for pair in args.pair]

@@ -47,6 +47,7 @@ def run_command(tmp_path: Path, run_list: Path, *extra: str) -> list[str]:
         sys.executable,
         "benchmarks/zoo_runs.py",
         "run",
+        "--force",  # a developer's checkout may have changes; the refusal has a test of its own
         str(run_list),
         "--logs",
         str(logs),
@@ -68,7 +69,20 @@ def test_zoo_runs_on_ray_resume_and_summarize(tmp_path):
     assert evaluations[0] == "timesteps," + ",".join(f"return_{i}" for i in range(10))
     assert [row.split(",")[0] for row in evaluations[1:]] == ["500", "1000"]
     assert (runs / "tiny_s0_episodes.csv").exists() and (tmp_path / "logs" / "tiny_s0.log").read_text()
-    assert json.loads((runs / "tiny_s0.json").read_text())["command"].endswith("--seed 0")
+    record = json.loads((runs / "tiny_s0.json").read_text())
+    assert record["command"].endswith("--seed 0")
+    from benchmarks.harness.runner import installed_versions
+
+    # what ran: the commit, whether the checkout was clean, the versions, the zoo's resolved hyperparameters
+    assert (
+        record["commit"]
+        == subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    )
+    assert isinstance(record["dirty"], bool)
+    assert record["versions"] == installed_versions()
+    assert {"policy", "learning_rate", "n_episodes"} <= set(record["hyperparameters"])  # the yml entry, resolved
     finished = (runs / "tiny_s0.csv").stat().st_mtime_ns
     output = subprocess.run(run, cwd=ROOT, check=True, capture_output=True, text=True).stdout
     assert "0 runs to do" in output
@@ -395,3 +409,58 @@ def test_runs_on_an_existing_cluster(tmp_path):
     finally:
         os.killpg(head.pid, signal.SIGKILL)
         head.wait()
+
+
+def test_a_run_refuses_uncommitted_code_and_unpinned_versions(tmp_path, monkeypatch, capsys):
+    """A run records the commit it ran: with changes HEAD lacks, or other versions than pinned, it does not start."""
+    from benchmarks.harness import runner
+
+    run_list = tiny_run_list(tmp_path)
+    arguments = (run_list, tmp_path / "logs", tmp_path / "results", 1, False, None)
+    monkeypatch.setattr(runner, "uncommitted_changes", lambda: ["sb3_pg/zoo.py"])
+    assert runner.run(*arguments) is False
+    assert "refusing to run: uncommitted changes in sb3_pg/zoo.py" in capsys.readouterr().out
+    monkeypatch.setattr(runner, "uncommitted_changes", list)
+    monkeypatch.setattr(runner, "installed_versions", lambda: {**runner.pinned_versions(), "mujoco": "3.17.0"})
+    assert runner.run(*arguments) is False
+    assert "refusing to run: mujoco 3.17.0 (pinned: 4.0.0)" in capsys.readouterr().out
+    assert not (tmp_path / "results" / "runs" / "tiny_s0.csv").exists()
+
+
+def test_uncommitted_changes_outside_the_results(tmp_path, monkeypatch):
+    from benchmarks.harness.runner import uncommitted_changes
+
+    monkeypatch.chdir(tmp_path)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q"], check=True)
+    (tmp_path / "code.py").write_text("x = 1\n")
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "c"], check=True)
+    assert uncommitted_changes() == []
+    (tmp_path / "benchmarks" / "results" / "runs").mkdir(parents=True)
+    (tmp_path / "benchmarks" / "results" / "runs" / "a_s0.csv").write_text("1\n")  # a finished run: not code
+    assert uncommitted_changes() == []
+    (tmp_path / "code.py").write_text("x = 2\n")
+    (tmp_path / "new.yml").write_text("a: 1\n")
+    assert sorted(uncommitted_changes()) == ["code.py", "new.yml"]
+
+
+def test_the_pins_are_the_installed_versions():
+    """The project's own environment is the pinned one (the Makefile installs it with benchmarks/constraints.txt)."""
+    from benchmarks.harness.runner import installed_versions, version_mismatches
+
+    assert version_mismatches(installed_versions()) == []
+
+
+def test_summarize_refuses_to_pool_physics_versions(tmp_path):
+    from benchmarks.harness.report import summarize
+
+    write_synthetic_runs(tmp_path / "runs", "cp_reinforce", [100.0, 110.0])
+    for seed, version in ((0, "4.0.0"), (1, "3.17.0")):
+        path = tmp_path / "runs" / f"cp_reinforce_s{seed}.json"
+        versions = {"mujoco": version, "gymnasium": "1.4.0"}
+        path.write_text(json.dumps({"wall_time_s": 60.0, "versions": versions}))
+    run_list = tmp_path / "runs.txt"
+    run_list.write_text("".join(f"cp_reinforce_s{s} --algo reinforce --env CartPole-v1 --seed {s}\n" for s in (0, 1)))
+    with pytest.raises(ValueError, match=r"different physics versions.*s0: mujoco 4.0.0.*s1: mujoco 3.17.0"):
+        summarize(run_list, tmp_path, None, 100, pairs=[], reps=100, references={}, readmes=[], names={})

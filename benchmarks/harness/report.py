@@ -16,6 +16,12 @@ import numpy as np
 from benchmarks.harness.runner import METHODS, option, read_run_list
 
 
+def physics_of(record: dict) -> str:
+    """The MuJoCo and gymnasium versions a run file records ("unrecorded" for runs before issue 26)."""
+    versions = record.get("versions")
+    return f"mujoco {versions['mujoco']}, gymnasium {versions['gymnasium']}" if versions else "unrecorded"
+
+
 def load_evaluations(path: Path) -> tuple[np.ndarray, np.ndarray]:
     data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
     return data[:, 0], data[:, 1:].mean(axis=1)
@@ -254,7 +260,13 @@ def summarize(
         # One grid for every seed: the evaluation times of the shortest run (vec envs shift them by < n_envs)
         length = min(len(returns) for _, returns in evaluations)
         curve = np.array([returns[:length] for _, returns in evaluations])
-        minutes = [json.loads((runs / f"{name}.json").read_text())["wall_time_s"] / 60 for name in done]
+        records = [json.loads((runs / f"{name}.json").read_text()) for name in done]
+        minutes = [record["wall_time_s"] / 60 for record in records]
+        # One cell, one task: runs under other MuJoCo/gymnasium releases step other dynamics
+        physics = {name: physics_of(record) for name, record in zip(done, records, strict=True)}
+        if len(set(physics.values())) > 1:
+            listed = "; ".join(f"{name}: {version}" for name, version in physics.items())
+            raise ValueError(f"{env} / {label}: runs of different physics versions cannot share a cell ({listed})")
         per_env[env][label] = {"runs": done, "grid": evaluations[0][0][:length], "curve": curve, "minutes": minutes}
 
     table = [

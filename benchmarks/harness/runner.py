@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import yaml
 
 import benchmarks
 
@@ -41,6 +42,51 @@ def option(args: list[str], flag: str) -> str:
 def git_commit() -> str:
     result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     return result.stdout.strip() or "unknown"
+
+
+# What the results are written into, and may change while runs go on: not a change of the code that runs
+RESULT_PATHS = ("benchmarks/results/", "benchmarks/logs/")
+
+
+def uncommitted_changes() -> list[str]:
+    """Paths with changes that HEAD does not hold (untracked files included), outside the results."""
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"], capture_output=True, text=True, check=True
+    ).stdout
+    paths = [line[3:].strip('"') for line in status.splitlines()]
+    return [path for path in paths if not path.startswith(RESULT_PATHS)]
+
+
+# The packages whose versions a run records, and whose exact versions benchmarks/constraints.txt pins: a new
+# MuJoCo release changes a task's dynamics (HalfCheetah-v5 under 4.0.0 and 3.17.0), the others the algorithms
+PINNED = ("mujoco", "gymnasium", "stable-baselines3", "sb3-contrib", "rl-zoo3", "torch", "numpy")
+CONSTRAINTS = Path(__file__).resolve().parents[1] / "constraints.txt"
+
+
+def installed_versions() -> dict[str, str]:
+    import platform
+    from importlib.metadata import version
+
+    return {"python": platform.python_version(), **{name: version(name) for name in PINNED}}
+
+
+def pinned_versions() -> dict[str, str]:
+    """The exact versions of :data:`PINNED` in ``benchmarks/constraints.txt``."""
+    pins = {}
+    for line in CONSTRAINTS.read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==", 1)
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version.strip()
+    return {name: pins[name] for name in PINNED}
+
+
+def version_mismatches(versions: dict[str, str]) -> list[str]:
+    pinned = pinned_versions()
+    return [
+        f"{name} {versions[name]} (pinned: {pinned[name]})"
+        for name in PINNED
+        if versions[name].split("+")[0] != pinned[name]  # torch's local build tag (+cpu) is not a version
+    ]
 
 
 def training_episodes(save_path: Path) -> list[tuple[int, float, int]]:
@@ -92,6 +138,8 @@ def train_run(name: str, args: list[str], episodes: bool, repository: str | None
         wall_time = time.time() - start
         (save_path,) = Path(folder).glob("*/*_1")
         evaluations = np.load(save_path / "evaluations.npz")
+        with open(next(save_path.glob("*/config.yml"))) as file:  # the zoo's resolved hyperparameters
+            config = yaml.unsafe_load(file)
         return {
             "name": name,
             "timesteps": evaluations["timesteps"].tolist(),
@@ -99,10 +147,12 @@ def train_run(name: str, args: list[str], episodes: bool, repository: str | None
             "episodes": training_episodes(save_path) if episodes else None,
             "wall_time_s": round(wall_time, 1),
             "log": log.getvalue(),
+            "versions": installed_versions(),  # the worker's, which on a cluster may not be the driver's
+            "hyperparameters": {str(key): str(value) for key, value in dict(config).items()},
         }
 
 
-def write_run(result: dict, args: list[str], runs: Path, logs: Path, commit: str) -> None:
+def write_run(result: dict, args: list[str], runs: Path, logs: Path, commit: str, dirty: bool) -> None:
     """The driver's side of a finished run: RESULTS/runs/NAME.{csv,json} (and _episodes.csv), LOGS/NAME.log."""
     name, returns = result["name"], np.array(result["returns"])
     (logs / f"{name}.log").write_text(result["log"])
@@ -112,6 +162,9 @@ def write_run(result: dict, args: list[str], runs: Path, logs: Path, commit: str
         "name": name,
         "command": f"python -m sb3_pg train {shlex.join([*EVAL_ARGS, *args])}",
         "commit": commit,
+        "dirty": dirty,  # whether the checkout had changes HEAD does not hold (a forced run)
+        "versions": result["versions"],
+        "hyperparameters": result["hyperparameters"],
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": result["wall_time_s"],
         "final_return": float(returns[-1].mean()),
@@ -148,11 +201,16 @@ def start_ray(address: str | None, jobs: int) -> str | None:
     return None
 
 
-def run(run_list: Path, logs: Path, results: Path, jobs: int, episodes: bool, address: str | None) -> bool:
+def run(
+    run_list: Path, logs: Path, results: Path, jobs: int, episodes: bool, address: str | None, force: bool = False
+) -> bool:
     """
     Train the runs of the list that have no results yet as Ray tasks, at most ``jobs`` at a time, writing
     each one's results as it finishes. A task whose worker dies, or that fails, is retried once by Ray; a run
     that fails twice is reported and the others go on. Returns whether every run finished.
+
+    A run records the commit it ran, so a checkout with uncommitted changes, or an environment whose versions
+    differ from ``benchmarks/constraints.txt``, is refused unless ``force`` (and the run file then says so).
     """
     runs = results / "runs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -162,11 +220,19 @@ def run(run_list: Path, logs: Path, results: Path, jobs: int, episodes: bool, ad
     print(f"{len(pending)} runs to do", flush=True)
     if not pending:
         return True
+    changes, mismatches = uncommitted_changes(), version_mismatches(installed_versions())
+    if (changes or mismatches) and not force:
+        if changes:
+            print(f"refusing to run: uncommitted changes in {', '.join(changes[:5])}: commit them first", flush=True)
+        if mismatches:
+            print(f"refusing to run: {', '.join(mismatches)}: pip install -c {CONSTRAINTS}", flush=True)
+        print("(--force runs anyway, and the run files record it)", flush=True)
+        return False
     import ray
 
     repository = start_ray(address, jobs)
     task = ray.remote(num_cpus=1, max_calls=1, max_retries=1, retry_exceptions=True)(train_run)
-    commit, started = git_commit(), time.time()
+    commit, dirty, started = git_commit(), bool(changes), time.time()
     running: dict = {}
     done: list[float] = []
     failed: list[str] = []
@@ -184,7 +250,7 @@ def run(run_list: Path, logs: Path, results: Path, jobs: int, episodes: bool, ad
                 failed.append(name)
                 print(f"FAILED {name} (twice): {str(error).strip().splitlines()[-1]}", flush=True)
                 continue
-            write_run(result, arguments[name], runs, logs, commit)
+            write_run(result, arguments[name], runs, logs, commit, dirty)
             done.append(result["wall_time_s"])
             left = len(pending) + len(running)
             eta = np.mean(done) * left / min(jobs, max(left, 1)) / 60
