@@ -56,8 +56,7 @@ def collect_episodes(model: BaseAlgorithm, env: VecEnv, n_episodes: int) -> Epis
     Play ``n_episodes`` complete episodes with the model's stochastic policy on one env, with the episode-batch
     collection of sb3-pg's Monte Carlo algorithms (a :class:`~sb3_pg.REINFORCE` sharing the model's policy).
     """
-    collector = REINFORCE(type(model.policy), env, n_episodes=n_episodes, _init_setup_model=False)
-    collector._setup_model()
+    collector = REINFORCE(type(model.policy), env, n_episodes=n_episodes)
     collector.policy = model.policy
     transitions = _Transitions()
     _, callback = collector._setup_learn(total_timesteps=2**62, callback=transitions)  # no budget: one batch

@@ -154,6 +154,13 @@ def sample_onestep_ac_params(trial: optuna.Trial, n_actions: int, n_envs: int, a
 VEC_NORMALIZE_GAMMA = 0.99  # VecNormalize's default discount
 
 
+def _given_normalize_kwargs(entry: dict[str, Any]) -> dict[str, Any]:
+    """The VecNormalize arguments written in an entry's ``normalize`` ({} for ``True``), read as the zoo reads them."""
+    normalize = entry.get("normalize")
+    given = eval(normalize) if isinstance(normalize, str) else normalize
+    return dict(given) if isinstance(given, dict) else {}
+
+
 def normalize_kwargs(entry: dict[str, Any]) -> dict[str, Any] | None:
     """
     The ``VecNormalize`` arguments that the zoo builds for a yml entry (``None``: no normalisation), with the
@@ -161,11 +168,9 @@ def normalize_kwargs(entry: dict[str, Any]) -> dict[str, Any] | None:
     :func:`_preprocess_normalization`); in ``-optimize`` mode the entry is the base one, without the trial's
     sampled γ, so the trials normalise with the base entry's γ, by default VecNormalize's 0.99.
     """
-    normalize = entry.get("normalize", False)
-    if not normalize:
+    if not entry.get("normalize", False):
         return None
-    given = eval(normalize) if isinstance(normalize, str) else normalize  # as the zoo reads it
-    kwargs = dict(given) if isinstance(given, dict) else {}
+    kwargs = _given_normalize_kwargs(entry)
     if "gamma" not in kwargs and "gamma" in entry:
         kwargs["gamma"] = entry["gamma"]
     kwargs.setdefault("gamma", VEC_NORMALIZE_GAMMA)
@@ -181,9 +186,7 @@ def _preprocess_normalization(self: ExperimentManager, hyperparams: dict[str, An
     replace it with the algorithm's ``gamma``, so that an entry exported from a study could not normalise its
     rewards as the study's trials did.
     """
-    normalize = hyperparams.get("normalize")
-    given = eval(normalize) if isinstance(normalize, str) else normalize  # as the zoo reads it
-    explicit = given.get("gamma") if isinstance(given, dict) else None
+    explicit = _given_normalize_kwargs(hyperparams).get("gamma")
     hyperparams = _zoo_preprocess_normalization(self, hyperparams)
     if explicit is not None:
         self.normalize_kwargs["gamma"] = explicit

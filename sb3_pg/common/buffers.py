@@ -14,6 +14,7 @@ from stable_baselines3.common.type_aliases import TensorDict
 from stable_baselines3.common.vec_env import VecNormalize
 
 from sb3_pg.common import estimators
+from sb3_pg.common.policies import non_finite_part
 
 
 class DiscountedRolloutBufferSamples(NamedTuple):
@@ -30,9 +31,8 @@ class DiscountedRolloutBufferSamples(NamedTuple):
 
 def check_finite(observation: np.ndarray | dict[str, np.ndarray], reward: np.ndarray) -> None:
     """A NaN or inf from the env would silently poison every later update: stop instead, naming it."""
-    for array in observation.values() if isinstance(observation, dict) else (observation,):
-        if array.dtype.kind == "f" and not np.isfinite(array).all():
-            raise ValueError("the environment returned a non-finite observation (NaN or inf): refusing to train on it")
+    if non_finite_part(observation) is not None:
+        raise ValueError("the environment returned a non-finite observation (NaN or inf): refusing to train on it")
     if not np.isfinite(reward).all():
         raise ValueError("the environment returned a non-finite reward (NaN or inf): refusing to train on it")
 

@@ -37,13 +37,22 @@ class CategoricalDistribution(distributions.CategoricalDistribution):
         return self
 
 
-def check_finite_observation(observation: np.ndarray | dict[str, np.ndarray]) -> None:
-    """Refuse a NaN or inf observation passed to ``predict()``, naming it."""
+def non_finite_part(observation: np.ndarray | dict[str, np.ndarray]) -> tuple[str | None, np.ndarray] | None:
+    """The (key, array) of an observation, or of one of a Dict's, that holds a NaN or inf; ``None`` if none does."""
     for key, array in observation.items() if isinstance(observation, dict) else ((None, observation),):
         array = np.asarray(array)
         if array.dtype.kind in "fc" and not np.isfinite(array).all():
-            where = f" (key {key!r})" if key is not None else ""
-            raise ValueError(f"predict() was given a non-finite observation{where} (NaN or inf): {array!r}")
+            return key, array
+    return None
+
+
+def check_finite_observation(observation: np.ndarray | dict[str, np.ndarray]) -> None:
+    """Refuse a NaN or inf observation passed to ``predict()``, naming it."""
+    found = non_finite_part(observation)
+    if found is not None:
+        key, array = found
+        where = f" (key {key!r})" if key is not None else ""
+        raise ValueError(f"predict() was given a non-finite observation{where} (NaN or inf): {array!r}")
 
 
 # Parameters of SB3's ActorCriticPolicy that only the value function uses
