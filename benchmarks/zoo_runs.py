@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: the repository root, so that b
 
 from benchmarks.harness.report import summarize
 from benchmarks.harness.runner import run
-from benchmarks.harness.tuning import export, tune, with_driver
+from benchmarks.harness.tuning import export, parse_fixed, tune, with_driver
 
 
 def main() -> None:
@@ -81,6 +81,12 @@ def main() -> None:
     tune_parser.add_argument("--seed", type=int, default=100, help="first sampler seed (runs use 0-9: disjoint)")
     tune_parser.add_argument("--results", type=Path, default=Path("benchmarks/results/tuning"))
     tune_parser.add_argument("--address", help="an existing Ray cluster; default: a local Ray runtime")
+    tune_parser.add_argument(
+        "--fixed",
+        action="append",
+        default=[],
+        help="NAME=VALUE: a parameter of the search space not searched (e.g. gae_lambda=1.0); export writes it",
+    )
     export_parser = commands.add_parser("export", help="the best trial of a study as a hyperparameter file entry")
     export_parser.add_argument("--algo", required=True)
     export_parser.add_argument("--env", required=True)
@@ -94,7 +100,12 @@ def main() -> None:
     if args.command == "tune":
         if min(args.workers, args.n_trials, args.n_timesteps) < 1:
             parser.error("--workers, --n-trials and --n-timesteps must be >= 1")
-        sys.exit(0 if tune(args) else 1)
+        try:
+            args.fixed = parse_fixed(args.fixed)
+            finished = tune(args)
+        except ValueError as error:  # a malformed --fixed, or a resumed study's other fixed parameters
+            parser.error(str(error))
+        sys.exit(0 if finished else 1)
     if args.command == "export":
         print(export(args), end="")
         return

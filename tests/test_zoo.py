@@ -1,6 +1,7 @@
 """The RL Zoo harness end to end: train, enjoy, tune, --track, plots, and one-line errors."""
 
 import pickle
+import re
 import subprocess
 import sys
 import zipfile
@@ -302,3 +303,69 @@ def test_an_exported_entry_normalises_as_its_trials_did(tmp_path, monkeypatch):
     exported = yaml.safe_load(tuning.export(args))["Pendulum-v1"]
     assert exported["gamma"] == pytest.approx(0.999)
     assert normalisation_of(exported) == trial  # not γ = 0.999
+
+
+def tuned_entries() -> list[tuple[str, str, dict]]:
+    """(file, env, entry) for each entry exported from a study (its comment starts with "# Tuned: optuna study")."""
+    files = [*HYPERPARAMS_DIR.glob("*.yml"), *(Path(__file__).parents[1] / "benchmarks/hyperparams").glob("*.yml")]
+    found = []
+    for path in files:
+        text, entries = path.read_text(), _yml(path)
+        for env, entry in entries.items():
+            comment = text[: text.index(f"\n{env}:")].rsplit("\n\n", 1)[-1]
+            if "# Tuned: optuna study" in comment:
+                found.append((path.name, env, entry))
+    return found
+
+
+def _yml(path: Path) -> dict:
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def test_every_tuned_entry_normalises_as_its_study_did():
+    """Rule 1 for what ships: the studies' trials normalised rewards with γ = 0.99, so must each exported entry."""
+    entries = tuned_entries()
+    assert len(entries) >= 8  # 4 rows x 2 tasks of the comparison table
+    for name, env, entry in entries:
+        assert normalisation_of(entry) == {"gamma": 0.99}, (name, env)
+
+
+def test_a_fixed_parameter_is_not_searched_and_is_exported(tmp_path):
+    """
+    ``tune --fixed gae_lambda=1.0``: the sampler never asks optuna for λ (TPE models only what is searched), every
+    trial's model gets λ = 1, the export writes it, and a resumed study with another fixed value is refused.
+    """
+    import argparse
+
+    from rl_zoo3 import hyperparams_opt
+
+    from benchmarks.harness import tuning
+
+    storage = str(tmp_path / "study.log")
+    study = tuning.create_study(storage, "mc", {"gae_lambda": 1.0})
+    original = hyperparams_opt.HYPERPARAMS_SAMPLER["reinforce_baseline"]
+    try:
+        tuning.fix_parameters("reinforce_baseline", {"gae_lambda": 1.0})
+        trial = study.ask()
+        params = hyperparams_opt.HYPERPARAMS_SAMPLER["reinforce_baseline"](trial, 1, 1, {})
+        tuning.fix_parameters("reinforce_baseline", {"gae_lambdaa": 1.0})
+        with pytest.raises(ValueError, match="gae_lambdaa: the reinforce_baseline search space draws no such"):
+            hyperparams_opt.HYPERPARAMS_SAMPLER["reinforce_baseline"](study.ask(), 1, 1, {})
+    finally:
+        hyperparams_opt.HYPERPARAMS_SAMPLER["reinforce_baseline"] = original
+    assert params["gae_lambda"] == 1.0 and "gae_lambda" not in trial.params and "learning_rate" in trial.params
+    assert REINFORCEBaseline("MlpPolicy", "Pendulum-v1", **params).gae_lambda == 1.0
+    study.tell(trial, 5.0)
+
+    conf = tmp_path / "base.yml"
+    conf.write_text(yaml.safe_dump({"Pendulum-v1": {"n_envs": 1, "policy": "MlpPolicy", "gae_lambda": 0.9}}))
+    args = argparse.Namespace(algo="reinforce_baseline", env="Pendulum-v1", storage=storage, study_name="mc")
+    args.definition, args.conf_file = "d", str(conf)
+    exported = tuning.export(args)
+    assert "# Not searched, fixed for every trial: gae_lambda=1.0" in exported
+    assert yaml.safe_load(exported)["Pendulum-v1"]["gae_lambda"] == 1.0  # not the base entry's 0.9
+    with pytest.raises(ValueError, match=re.escape("study mc was run with --fixed {'gae_lambda': 1.0}, not {}")):
+        tuning.create_study(storage, "mc", {})
+    assert tuning.parse_fixed(["gae_lambda=1.0", "net_arch=small"]) == {"gae_lambda": 1.0, "net_arch": "small"}
+    with pytest.raises(ValueError, match="--fixed takes NAME=VALUE"):
+        tuning.parse_fixed(["gae_lambda"])

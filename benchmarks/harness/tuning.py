@@ -10,6 +10,7 @@ import json
 import os
 import re
 import tempfile
+from typing import Any
 
 import yaml
 
@@ -35,11 +36,61 @@ def register_a2c_space() -> None:
     hyperparams_opt.HYPERPARAMS_CONVERTER["a2c"] = with_policy_init(hyperparams_opt.convert_onpolicy_params)
 
 
-def tune_worker(train_args: list[str], repository: str | None) -> None:
+class PartlyFixedTrial:
+    """
+    An optuna trial whose parameters named in ``fixed`` are not searched: their ``suggest_*`` returns the fixed
+    value and records nothing, so the sampler models only the others (``used`` collects the names it asked for).
+    """
+
+    def __init__(self, trial, fixed: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+        self._trial, self._fixed, self.used = trial, fixed, set()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._trial, name)
+        if not name.startswith("suggest_"):
+            return attribute
+
+        def suggest(param: str, *args: Any, **kwargs: Any) -> Any:
+            if param not in self._fixed:
+                return attribute(param, *args, **kwargs)
+            self.used.add(param)
+            return self._fixed[param]
+
+        return suggest
+
+
+def fix_parameters(algo: str, fixed: dict[str, Any]) -> None:
+    """Replace the zoo's sampler for ``algo`` by one that draws every parameter but those in ``fixed``."""
+    from rl_zoo3 import hyperparams_opt
+
+    if not fixed:
+        return
+    sample = hyperparams_opt.HYPERPARAMS_SAMPLER[algo]
+
+    def sample_partly(trial, n_actions: int, n_envs: int, additional_args: dict) -> dict:  # type: ignore[no-untyped-def]
+        proxy = PartlyFixedTrial(trial, fixed)
+        params = sample(proxy, n_actions, n_envs, additional_args)
+        unknown = sorted(set(fixed) - proxy.used)
+        if unknown:
+            raise ValueError(f"--fixed {', '.join(unknown)}: the {algo} search space draws no such parameter")
+        return params
+
+    hyperparams_opt.HYPERPARAMS_SAMPLER[algo] = sample_partly
+
+
+def parse_fixed(items: list[str]) -> dict[str, Any]:
+    """``--fixed NAME=VALUE`` items (YAML values: 1.0, true, tanh) as a dict."""
+    if any("=" not in item for item in items):
+        raise ValueError("--fixed takes NAME=VALUE, e.g. --fixed gae_lambda=1.0")
+    return {name: yaml.safe_load(value) for name, value in (item.split("=", 1) for item in items)}
+
+
+def tune_worker(train_args: list[str], repository: str | None, algo: str, fixed: dict[str, Any]) -> None:
     """One tuning worker, as a Ray task: the zoo's optuna optimisation (``sb3-pg train -optimize``), shared study."""
     from sb3_pg.zoo import main as zoo
 
     register_a2c_space()
+    fix_parameters(algo, fixed)
     if repository is not None:
         os.chdir(repository)
     with tempfile.TemporaryDirectory() as folder, contextlib.redirect_stdout(io.StringIO()):
@@ -61,12 +112,35 @@ def with_driver(storage: str) -> str:
     )
 
 
-def open_study(storage: str, study_name: str):  # type: ignore[no-untyped-def]
+def optuna_storage(storage: str):  # type: ignore[no-untyped-def]
     import optuna
 
     if storage.endswith(".log"):  # the zoo's convention: a journal file
-        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
-    return optuna.load_study(storage=storage, study_name=study_name)
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(storage))
+    return storage
+
+
+def open_study(storage: str, study_name: str):  # type: ignore[no-untyped-def]
+    import optuna
+
+    return optuna.load_study(storage=optuna_storage(storage), study_name=study_name)
+
+
+def create_study(storage: str, study_name: str, fixed: dict[str, Any]):  # type: ignore[no-untyped-def]
+    """
+    The study, created here before any worker starts (two workers creating a new SQLite database together race on
+    its tables), with the fixed parameters stored in it: a study resumed with others is refused.
+    """
+    import optuna
+
+    study = optuna.create_study(
+        storage=optuna_storage(storage), study_name=study_name, direction="maximize", load_if_exists=True
+    )
+    stored = study.user_attrs.get("fixed", {}) if study.trials else fixed
+    if stored != fixed:
+        raise ValueError(f"study {study_name} was run with --fixed {stored}, not {fixed}: give the same or a new study")
+    study.set_user_attr("fixed", fixed)
+    return study
 
 
 def finished_trials(study) -> list:  # type: ignore[no-untyped-def]
@@ -102,8 +176,10 @@ def tune(args: argparse.Namespace) -> bool:
         "eval_episodes": args.eval_episodes,
         "workers": args.workers,
         "seeds": [args.seed + worker for worker in range(args.workers)],
+        "fixed": args.fixed,
         "commit": git_commit(),
     }
+    create_study(args.storage, args.study_name, args.fixed)  # refuses a resumed study's other fixed parameters
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / f"{args.study_name}.json").write_text(json.dumps(definition, indent=1) + "\n")
     common = [
@@ -116,17 +192,16 @@ def tune(args: argparse.Namespace) -> bool:
     task = ray.remote(num_cpus=1, max_calls=1, max_retries=0)(tune_worker)
     try:
         for round_ in range(3):
-            try:
-                done = len(finished_trials(open_study(args.storage, args.study_name)))
-            except KeyError:  # no study yet: the workers create it
-                done = 0
+            done = len(finished_trials(open_study(args.storage, args.study_name)))
             left = args.n_trials - done
             if left <= 0:
                 break
             shares = [left // args.workers + (worker < left % args.workers) for worker in range(args.workers)]
             seed = args.seed + round_ * args.workers
             tasks = [
-                task.remote([*common, "--n-trials", str(share), "--seed", str(seed + worker)], repository)
+                task.remote(
+                    [*common, "--n-trials", str(share), "--seed", str(seed + worker)], repository, args.algo, args.fixed
+                )
                 for worker, share in enumerate(shares)
                 if share
             ]
@@ -154,7 +229,8 @@ def export(args: argparse.Namespace) -> str:
     register_a2c_space()
     study = open_study(args.storage, args.study_name)
     best = study.best_trial
-    converted = HYPERPARAMS_CONVERTER[args.algo](best.params)
+    fixed = study.user_attrs.get("fixed", {})  # not searched: every trial ran them
+    converted = HYPERPARAMS_CONVERTER[args.algo]({**best.params, **fixed})
     with open(args.conf_file or sb3_pg.zoo.HYPERPARAMS_DIR / f"{args.algo}.yml") as file:
         # The entry it was tuned from (n_envs, normalize, ..., and its budget n_timesteps, not the trials')
         entry = dict(yaml.safe_load(file).get(args.env, {}))
@@ -172,6 +248,7 @@ def export(args: argparse.Namespace) -> str:
     lines = [
         f"# Tuned: optuna study {args.study_name} ({masked(args.storage)}), the best of {len(finished_trials(study))}",
         f"# trials (trial {best.number}, value {best.value:.1f}); its definition: {args.definition}",
+        *([f"# Not searched, fixed for every trial: {', '.join(f'{k}={v}' for k, v in fixed.items())}"] * bool(fixed)),
         f"{args.env}:",
         *(f"  {key}: {json.dumps(value)}" for key, value in sorted(entry.items())),
     ]
