@@ -602,6 +602,40 @@ def test_nan_observation_is_named(algo):
         model.predict(np.array([np.nan], dtype=np.float32))
 
 
+@pytest.mark.parametrize(
+    ("algo", "kwargs"),
+    [
+        (REINFORCE, {"learning_rate": 100.0, "n_episodes": 2}),  # one Adam step of 100 on the log std: std inf
+        (OneStepAC, {"learning_rate": 1.0, "critic_learning_rate": 1.0}),  # NaN losses after ~1700 updates
+    ],
+)
+def test_divergence_is_named_before_the_env_sees_it(algo, kwargs):
+    """Weights gone to NaN or inf are the update's fault: named as such, and no NaN action reaches the env."""
+    sent: list[np.ndarray] = []
+    env = make_vec_env(lambda: RecordActions(gym.make("Pendulum-v1"), sent), seed=0)
+    model = algo("MlpPolicy", env, seed=0, **kwargs)
+    with pytest.raises(RuntimeError, match=r"training diverged (at|after) update \d+: .*\(learning_rate=") as error:
+        model.learn(20_000)
+    assert "environment" not in str(error.value).split("(")[0]
+    assert np.isfinite(np.stack(sent)).all()
+
+
+class HugeRewardEnv(IdentityEnvBox):
+    """Finite rewards whose return overflows float32 (the buffer's dtype)."""
+
+    def step(self, action):
+        obs, _, terminated, truncated, info = super().step(action)
+        return obs, 3e38, terminated, truncated, info
+
+
+def test_a_non_finite_loss_stops_the_update_before_its_step():
+    model = REINFORCE("MlpPolicy", make_vec_env(lambda: HugeRewardEnv(ep_length=4)), normalize_returns=False, seed=0)
+    before = parameters(model)
+    with pytest.raises(RuntimeError, match=r"diverged at update 1: the policy loss is -?(inf|nan), its gradient"):
+        model.learn(100)
+    assert all(np.array_equal(a, b) for a, b in zip(before, parameters(model), strict=True))  # no step taken
+
+
 @pytest.mark.parametrize("algo", ALGOS)
 def test_set_logger(algo, tmp_path, monkeypatch):
     """SB3's test_set_logger (tests/test_logger.py), with its tiny budgets: learn(4) runs and logs as A2C's does."""

@@ -10,6 +10,8 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import FloatSchedule, obs_as_tensor
 
+from sb3_pg.common.buffers import check_env_observation
+from sb3_pg.common.policies import NonFiniteActionError
 from sb3_pg.common.validation import HyperparameterTypeError, check_common, check_int, check_learning_rate
 
 SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
@@ -168,7 +170,16 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
         with th.no_grad():
             actions = self.policy.get_distribution(obs_as_tensor(obs, self.device)).get_actions()
         actions = actions.cpu().numpy().reshape((-1, *self.action_space.shape))
+        if actions.dtype.kind == "f" and not np.isfinite(actions).all():
+            raise self._diverged(f"after update {self._n_updates}: {NonFiniteActionError.MESSAGE}")
         return actions, env_actions(self.policy, self.action_space, actions)
+
+    def collect_rollouts(self, *args: Any, **kwargs: Any) -> bool:
+        """SB3's, with the policy's non-finite actions (which would reach the env) named as a divergence."""
+        try:
+            return super().collect_rollouts(*args, **kwargs)
+        except NonFiniteActionError:
+            raise self._diverged(f"after update {self._n_updates}: {NonFiniteActionError.MESSAGE}") from None
 
     def _buffer_actions(self, actions: th.Tensor) -> th.Tensor:
         """Actions as a rollout buffer returns them (float32, ``(n, action_dim)``) made ready to score, as in A2C."""
@@ -181,19 +192,49 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
         if hasattr(self.policy, "log_std"):
             self.logger.record("train/std", th.exp(self.policy.log_std).mean().item())
 
-    def _gradient_step(self, losses: Iterable[th.Tensor]) -> None:
+    def _gradient_step(self, losses: Iterable[th.Tensor], name: str = "loss") -> None:
         """
         One optimizer step on the sum of ``losses`` (the minibatches of one batch, each backpropagated as it
         comes, so that only one graph is in memory), gradients clipped to ``max_grad_norm`` per parameter
         group (actor, critic). Parameters the losses do not reach keep ``grad=None`` and are left alone by the
         optimizer, so an actor loss never moves the critic and vice versa.
+
+        :param name: what the loss is, for the error if it or its gradient is not finite
+        :raises RuntimeError: before the step, if the loss or its gradient is NaN or inf (the update diverged)
         """
         self.policy.optimizer.zero_grad(set_to_none=True)
+        total = th.zeros(())
         for loss in losses:
             loss.backward()
-        if self.max_grad_norm is not None:
-            for group in self.policy.optimizer.param_groups:
-                params = [p for p in group["params"] if p.grad is not None]
-                if params:
-                    th.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
+            total = total + loss.detach()
+        norms = []
+        for group in self.policy.optimizer.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if params and self.max_grad_norm is not None:
+                norms.append(th.nn.utils.clip_grad_norm_(params, self.max_grad_norm))
+            elif params:
+                norms.append(th.linalg.vector_norm(th.stack([th.linalg.vector_norm(p.grad) for p in params])))
+        # One check (and one device sync) per step: the loss, and the gradient norms before clipping
+        if not th.isfinite(th.stack([total, *norms])).all():
+            norm = " and ".join(f"{value.item():.3g}" for value in norms)
+            groups = " (actor's and critic's)" if len(norms) > 1 else ""
+            raise self._diverged(
+                f"at update {self._n_updates + 1}: the {name} is {total.item():.3g}, its gradient's norm{groups} "
+                f"{norm}, not all finite"
+            )
         self.policy.optimizer.step()
+
+    def _diverged(self, what: str) -> RuntimeError:
+        """
+        The error for a training that diverged, naming the update and the settings that set its step size; first
+        the env's error if its last observation, which the actions or the TD target came from, is not finite.
+        """
+        check_env_observation(self._last_obs)  # type: ignore[arg-type]
+        rates = [f"learning_rate={self.lr_schedule(self._current_progress_remaining):.3g}"]
+        if self.has_critic:
+            rates.append(f"critic_learning_rate={self.critic_lr_schedule(self._current_progress_remaining):.3g}")
+        rates.append(f"max_grad_norm={self.max_grad_norm}")
+        return RuntimeError(
+            f"training diverged {what} ({', '.join(rates)}). Lower the learning "
+            "rate(s), clip the gradients (max_grad_norm) or normalise the rewards (VecNormalize)"
+        )

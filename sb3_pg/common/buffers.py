@@ -29,10 +29,15 @@ class DiscountedRolloutBufferSamples(NamedTuple):
     discounts: th.Tensor  # γ^t, t counted from the episode's start
 
 
-def check_finite(observation: np.ndarray | dict[str, np.ndarray], reward: np.ndarray) -> None:
-    """A NaN or inf from the env would silently poison every later update: stop instead, naming it."""
+def check_env_observation(observation: np.ndarray | dict[str, np.ndarray]) -> None:
+    """Refuse a NaN or inf observation from the env, naming it."""
     if non_finite_part(observation) is not None:
         raise ValueError("the environment returned a non-finite observation (NaN or inf): refusing to train on it")
+
+
+def check_finite(observation: np.ndarray | dict[str, np.ndarray], reward: np.ndarray) -> None:
+    """A NaN or inf from the env would silently poison every later update: stop instead, naming it."""
+    check_env_observation(observation)
     if not np.isfinite(reward).all():
         raise ValueError("the environment returned a non-finite reward (NaN or inf): refusing to train on it")
 

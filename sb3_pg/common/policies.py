@@ -55,6 +55,12 @@ def check_finite_observation(observation: np.ndarray | dict[str, np.ndarray]) ->
         raise ValueError(f"predict() was given a non-finite observation{where} (NaN or inf): {array!r}")
 
 
+class NonFiniteActionError(RuntimeError):
+    """The policy's actions are NaN or inf: its weights diverged (the algorithms name the update)."""
+
+    MESSAGE = "the policy gave non-finite actions (NaN or inf), which would go to the env"
+
+
 # Parameters of SB3's ActorCriticPolicy that only the value function uses
 CRITIC_PREFIXES = ("value_net.", "mlp_extractor.value_net.", "vf_features_extractor.")
 
@@ -113,7 +119,8 @@ class PolicyGradientPolicyMixin:
     Gaussian and categorical distributions skip torch's argument validation, and Adam (SB3's default
     optimizer) runs torch's fused implementation unless ``optimizer_kwargs`` are given: on small MLPs torch's
     default per-tensor loop takes 3.5 times as long (368 µs against 103 µs a step, measured on OneStepAC's
-    networks for HalfCheetah-v5 on one CPU thread). :meth:`predict` refuses a non-finite observation.
+    networks for HalfCheetah-v5 on one CPU thread). :meth:`predict` refuses a non-finite observation, and
+    :meth:`forward` non-finite actions (:class:`NonFiniteActionError`).
     """
 
     SHARE_FEATURES_EXTRACTOR = True
@@ -142,6 +149,13 @@ class PolicyGradientPolicyMixin:
         data = super()._get_constructor_parameters()  # type: ignore[misc]
         data["share_features_extractor"] = self.share_features_extractor
         return data
+
+    def forward(self, obs: th.Tensor, deterministic: bool = False) -> tuple[th.Tensor, th.Tensor, th.Tensor]:
+        actions, values, log_prob = super().forward(obs, deterministic)  # type: ignore[misc]
+        # SB3's rollout loop sends these to the env: a Gaussian whose log std has diverged samples inf or NaN
+        if actions.is_floating_point() and not th.isfinite(actions).all():
+            raise NonFiniteActionError(NonFiniteActionError.MESSAGE)
+        return actions, values, log_prob
 
     def predict(
         self,

@@ -164,7 +164,7 @@ class OneStepAC(PolicyGradientAlgorithm):
             loss = loss + self.ent_coef * entropy_loss
 
         # Actor and critic parameters are disjoint: one backward pass serves both steps
-        self._gradient_step([loss])
+        self._gradient_step([loss], "loss (policy + value)")
 
         self._record_update()
         self.logger.record("train/td_error_mean", delta.mean().item())
@@ -179,7 +179,7 @@ class OneStepAC(PolicyGradientAlgorithm):
         self: SelfOneStepAC,
         total_timesteps: int,
         callback: MaybeCallback = None,
-        log_interval: int = 1000,
+        log_interval: int = 5000,  # updates (n_envs steps each): 87 lines for a 20k-step CartPole-v1 run (A2C 99)
         tb_log_name: str = "OneStepAC",
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,

@@ -185,7 +185,7 @@ class REINFORCE(EpisodicPolicyGradient):
             self._subtract_optimal_baseline()
         if self.normalize_returns:
             buffer.normalize_advantages()
-        self._gradient_step(self._batch_mean(self._policy_loss, self._minibatches()))
+        self._gradient_step(self._batch_mean(self._policy_loss, self._minibatches()), "policy loss")
 
         self._record_update()
 
@@ -193,7 +193,7 @@ class REINFORCE(EpisodicPolicyGradient):
         self: SelfREINFORCE,
         total_timesteps: int,
         callback: MaybeCallback = None,
-        log_interval: int = 1,
+        log_interval: int = 20,  # batches: 53 lines for a 20k-step CartPole-v1 run (A2C 99)
         tb_log_name: str = "REINFORCE",
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,

@@ -181,9 +181,9 @@ class REINFORCEBaseline(EpisodicPolicyGradient):
             buffer.normalize_advantages()
         minibatches = self._minibatches()
         # The advantages' V(s_t) is detached (computed before the update): the actor's loss never moves the critic
-        self._gradient_step(self._batch_mean(self._policy_loss, minibatches))
+        self._gradient_step(self._batch_mean(self._policy_loss, minibatches), "policy loss")
         for _ in range(self.n_critic_steps):
-            self._gradient_step(self._batch_mean(self._value_loss, minibatches))
+            self._gradient_step(self._batch_mean(self._value_loss, minibatches), "value loss")
 
         self._record_update()
 
@@ -191,7 +191,7 @@ class REINFORCEBaseline(EpisodicPolicyGradient):
         self: SelfREINFORCEBaseline,
         total_timesteps: int,
         callback: MaybeCallback = None,
-        log_interval: int = 1,
+        log_interval: int = 20,  # batches: 39 lines for a 20k-step CartPole-v1 run (A2C 99)
         tb_log_name: str = "REINFORCEBaseline",
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
