@@ -217,7 +217,62 @@ def _train_flags(args: list[str]) -> argparse.Namespace:
     parser.add_argument("-f", "--log-folder", default="logs")
     parser.add_argument("--track", action="store_true")
     parser.add_argument("-params", "--hyperparams", nargs="+", default=[])
+    parser.add_argument("-n", "--n-timesteps", type=int, default=None)
     return parser.parse_known_args(args)[0]
+
+
+def _given_params(params: list[str]) -> dict[str, Any]:
+    """``-params NAME:VALUE ...`` evaluated as the zoo evaluates them, each mistake one line naming it."""
+    from rl_zoo3 import utils
+
+    given = {}
+    for param in params:
+        key, colon, value = param.partition(":")
+        if not colon or not key:
+            raise ValueError(f"-params {param!r}: write NAME:VALUE, e.g. -params learning_rate:0.001")
+        try:
+            given[key] = eval(value, vars(utils))  # the zoo's StoreDict evaluates them in rl_zoo3.utils
+        except Exception as error:
+            raise ValueError(
+                f"-params {key}: {value!r} is not a Python value ({type(error).__name__}: {error}); "
+                f'e.g. {key}:0.001, {key}:True or {key}:"dict(net_arch=[64, 64])"'
+            ) from None
+    return given
+
+
+def _check_entry(algo: str, entry: dict[str, Any], where: str) -> None:
+    """The keys the zoo reads before building the model: n_envs, policy and policy_kwargs."""
+    n_envs = entry.get("n_envs", 1)
+    if not isinstance(n_envs, int) or isinstance(n_envs, bool) or n_envs < 1:
+        raise ValueError(f"{where}: n_envs must be an int >= 1, got {n_envs!r}")
+    policy = entry.get("policy", "MlpPolicy")
+    aliases = getattr(ALGOS[algo], "policy_aliases", {})
+    if isinstance(policy, str) and aliases and policy not in aliases:
+        raise ValueError(f"{where}: policy must be one of {', '.join(aliases)}, got {policy!r}")
+    policy_kwargs = entry.get("policy_kwargs", {})
+    if isinstance(policy_kwargs, str):
+        try:
+            policy_kwargs = eval(policy_kwargs, {"nn": nn, "dict": dict})
+        except Exception as error:
+            raise ValueError(f"{where}: policy_kwargs {policy_kwargs!r} is not a dict(...) ({error})") from None
+    if not isinstance(policy_kwargs, dict):
+        raise ValueError(f"{where}: policy_kwargs must be a dict, got {policy_kwargs!r}")
+    if isinstance(policy, str) and policy in aliases:
+        signature = inspect.signature(_policy_init(aliases[policy]))
+        unknown = sorted(set(policy_kwargs) - set(signature.parameters) - {"share_features_extractor"})
+        if unknown:
+            raise ValueError(f"{where}: unknown policy_kwargs for {policy}: {', '.join(unknown)}")
+
+
+def _policy_init(policy_class: type) -> Callable[..., Any]:
+    """The first ``__init__`` in the policy's classes that names its parameters (ours take ``*args, **kwargs``)."""
+    for klass in policy_class.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is not None and not any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(init).parameters.values()
+        ):
+            return init
+    return policy_class.__init__
 
 
 def check_train_args(args: list[str]) -> list[str]:
@@ -228,6 +283,8 @@ def check_train_args(args: list[str]) -> list[str]:
     :raises ValueError: with a one-line message naming what is wrong
     """
     flags = _train_flags(args)
+    if flags.n_timesteps is not None and flags.n_timesteps <= 0:
+        raise ValueError(f"-n {flags.n_timesteps}: the number of env steps must be >= 1 (leave -n out for the yml's)")
     if flags.algo not in ALGOS:
         raise ValueError(f"unknown --algo {flags.algo!r}: choose one of {', '.join(sorted(ALGOS))}")
     import rl_zoo3.import_envs  # noqa: F401  (registers the zoo's extra environments)
@@ -248,8 +305,13 @@ def check_train_args(args: list[str]) -> list[str]:
     entries = _load_yml(Path(conf_file))
     if flags.env not in entries and "default" not in entries:
         raise ValueError(f"no hyperparameters for {flags.algo} on {flags.env} in {conf_file} (and no 'default' entry)")
-    keys = set(entries.get(flags.env, entries.get("default", {})))
-    keys |= {param.split(":", 1)[0] for param in flags.hyperparams}
+    name = flags.env if flags.env in entries else "default"
+    entry = entries[name]
+    if not isinstance(entry, dict):
+        raise ValueError(f"{conf_file}, entry {name}: must be a mapping of hyperparameters, got {entry!r}")
+    given = _given_params(flags.hyperparams)
+    _check_entry(flags.algo, {**entry, **given}, f"{conf_file}, entry {name}, or -params")
+    keys = set(entry) | set(given)
     accepted = set(inspect.signature(ALGOS[flags.algo].__init__).parameters) - {"self", "env"}
     unknown = sorted(keys - accepted - ZOO_KEYS)
     if unknown:
@@ -261,8 +323,16 @@ def check_train_args(args: list[str]) -> list[str]:
 
 
 def _load_yml(path: Path) -> dict[str, Any]:
-    with open(path) as file:
-        return yaml.safe_load(file) or {}
+    try:
+        with open(path) as file:
+            entries = yaml.safe_load(file) or {}
+    except OSError as error:
+        raise ValueError(f"--conf-file {path}: {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise ValueError(f"--conf-file {path} is not valid YAML: {' '.join(str(error).split())}") from None
+    if not isinstance(entries, dict):
+        raise ValueError(f"--conf-file {path} must map env ids to entries, got {type(entries).__name__}")
+    return entries
 
 
 SCRIPTS = ("train", "enjoy", "record_video", "plot_train", "plot_from_file", "all_plots")
@@ -297,4 +367,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main()
     except HyperparameterError as error:  # a bad value from the yml or -params, found when the zoo builds the model
+        sys.exit(f"sb3-pg {script}: error: {error}")
+    except AssertionError as error:  # the zoo's checks of what enjoy and the plots are given (a missing run folder)
+        if script == "train" or not str(error):
+            raise
         sys.exit(f"sb3-pg {script}: error: {error}")

@@ -655,3 +655,26 @@ def test_set_logger(algo, tmp_path, monkeypatch):
     assert model.logger is new_logger
     model.learn(32)
     assert model.logger.output_formats == new_logger.output_formats
+
+
+def test_load_says_which_algorithm_saved_the_file(tmp_path):
+    """Another library's model, another of our algorithms', a 0.1 file of one without a critic, or no model at all."""
+    from stable_baselines3 import A2C
+
+    A2C("MlpPolicy", "CartPole-v1").save(tmp_path / "a2c")
+    REINFORCE("MlpPolicy", "CartPole-v1").save(tmp_path / "reinforce")
+    with pytest.raises(ValueError, match="saved by another library's algorithm .* not by sb3-pg's REINFORCE"):
+        REINFORCE.load(tmp_path / "a2c.zip")
+    with pytest.raises(ValueError, match="saved by REINFORCE, not by REINFORCEBaseline"):
+        REINFORCEBaseline.load(tmp_path / "reinforce.zip")
+    with pytest.raises(ValueError, match="saved by an algorithm without a critic, not by OneStepAC"):
+        OneStepAC.load("tests/data/reinforce_cartpole.zip")  # sb3-pg 0.1: no algorithm name in the file
+    (tmp_path / "junk.zip").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="junk.zip is not a model file that REINFORCE can load"):
+        REINFORCE.load(tmp_path / "junk.zip")
+    with zipfile.ZipFile(tmp_path / "empty.zip", "w") as archive:
+        archive.writestr("other.txt", "")
+    with pytest.raises(ValueError, match="holds no saved model data"):
+        REINFORCE.load(tmp_path / "empty.zip")
+    with open(tmp_path / "reinforce.zip", "rb") as file:  # a file object is read twice: checked, then loaded
+        assert REINFORCE.load(file).n_episodes == REINFORCE("MlpPolicy", "CartPole-v1").n_episodes

@@ -1,5 +1,5 @@
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 import torch as th
@@ -7,6 +7,7 @@ from gymnasium import spaces
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.save_util import load_from_zip_file
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import FloatSchedule, obs_as_tensor
 
@@ -14,6 +15,7 @@ from sb3_pg.common.buffers import check_env_observation
 from sb3_pg.common.policies import NonFiniteActionError
 from sb3_pg.common.validation import HyperparameterTypeError, check_common, check_int, check_learning_rate
 
+SelfPolicyGradientAlgorithm = TypeVar("SelfPolicyGradientAlgorithm", bound="PolicyGradientAlgorithm")
 SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
 SUPPORTED_OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Dict)
 
@@ -119,7 +121,42 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
             )
         self.rollout_buffer_kwargs = {**kwargs, **self.rollout_buffer_kwargs}
 
+    @classmethod
+    def load(
+        cls: type[SelfPolicyGradientAlgorithm], path: Any, *args: Any, **kwargs: Any
+    ) -> SelfPolicyGradientAlgorithm:  # type: ignore[override]
+        """SB3's ``load``, after checking that the file is a model saved by this algorithm (see SB3's docs)."""
+        cls._check_saved_by(path, kwargs.get("device", "auto"))
+        return super().load(path, *args, **kwargs)  # type: ignore[return-value]
+
+    @classmethod
+    def _check_saved_by(cls, path: Any, device: Any) -> None:
+        """A file that is no model, or another algorithm's, is refused with one line naming what it is."""
+        try:
+            data, _, _ = load_from_zip_file(path, device=device, load_data=True)
+        except FileNotFoundError:
+            raise
+        except Exception as error:  # zip, JSON or torch errors of a damaged or foreign file
+            raise ValueError(f"{path} is not a model file that {cls.__name__} can load ({error!r})") from None
+        if data is None or "policy_class" not in data:
+            raise ValueError(f"{path} holds no saved model data: not a file saved by {cls.__name__}.save()")
+        saved_by = data.get("_saved_by")
+        policy_class = data["policy_class"]
+        if saved_by is None and not getattr(policy_class, "__module__", "").startswith("sb3_pg"):
+            raise ValueError(
+                f"{path} was saved by another library's algorithm (its policy is {policy_class!r}), not by "
+                f"sb3-pg's {cls.__name__}: load it with the class that saved it (e.g. stable_baselines3.A2C)"
+            )
+        # Files of sb3-pg 0.1 do not name their algorithm: whether they hold a critic's learning rate tells
+        has_critic = data.get("critic_learning_rate") is not None
+        if (saved_by or cls.__name__) != cls.__name__ or (saved_by is None and has_critic != cls.has_critic):
+            other = saved_by or ("an algorithm with a critic" if has_critic else "an algorithm without a critic")
+            raise ValueError(
+                f"{path} was saved by {other}, not by {cls.__name__}: load it with the class that saved it"
+            )
+
     def _setup_model(self) -> None:
+        self._saved_by = type(self).__name__  # saved with the model, checked by load()
         super()._setup_model()
         if not self.has_critic:
             return
