@@ -251,8 +251,10 @@ def _check_entry(algo: str, entry: dict[str, Any], where: str) -> None:
         raise ValueError(f"{where}: policy must be one of {', '.join(aliases)}, got {policy!r}")
     policy_kwargs = entry.get("policy_kwargs", {})
     if isinstance(policy_kwargs, str):
-        try:
-            policy_kwargs = eval(policy_kwargs, {"nn": nn, "dict": dict})
+        from rl_zoo3 import exp_manager
+
+        try:  # where the zoo evaluates it (th, nn, RMSpropTFLike, ...)
+            policy_kwargs = eval(policy_kwargs, vars(exp_manager))
         except Exception as error:
             raise ValueError(f"{where}: policy_kwargs {policy_kwargs!r} is not a dict(...) ({error})") from None
     if not isinstance(policy_kwargs, dict):

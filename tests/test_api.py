@@ -663,14 +663,14 @@ def test_load_says_which_algorithm_saved_the_file(tmp_path):
 
     A2C("MlpPolicy", "CartPole-v1").save(tmp_path / "a2c")
     REINFORCE("MlpPolicy", "CartPole-v1").save(tmp_path / "reinforce")
-    with pytest.raises(ValueError, match="saved by another library's algorithm .* not by sb3-pg's REINFORCE"):
+    with pytest.raises(ValueError, match=r"saved by another library's algorithm .* not by sb3-pg's REINFORCE"):
         REINFORCE.load(tmp_path / "a2c.zip")
     with pytest.raises(ValueError, match="saved by REINFORCE, not by REINFORCEBaseline"):
         REINFORCEBaseline.load(tmp_path / "reinforce.zip")
     with pytest.raises(ValueError, match="saved by an algorithm without a critic, not by OneStepAC"):
         OneStepAC.load("tests/data/reinforce_cartpole.zip")  # sb3-pg 0.1: no algorithm name in the file
     (tmp_path / "junk.zip").write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="junk.zip is not a model file that REINFORCE can load"):
+    with pytest.raises(ValueError, match=r"junk\.zip is not a model file that REINFORCE can load"):
         REINFORCE.load(tmp_path / "junk.zip")
     with zipfile.ZipFile(tmp_path / "empty.zip", "w") as archive:
         archive.writestr("other.txt", "")

@@ -131,7 +131,7 @@ def test_callback_logs_during_training_and_syncs_normalisation(tmp_path):
     model = REINFORCEBaseline("MlpPolicy", train_env, n_episodes=2, seed=0)
     model.set_logger(configure(str(tmp_path), ["csv"]))
     callback = GradientVarianceCallback(env, eval_freq=150, n_batches=3, batch_episodes=2, reference_episodes=4)
-    model.learn(600, callback=callback)
+    model.learn(600, callback=callback, log_interval=1)  # a log row per batch, where the measurements show
     assert [t for t, _ in callback.measurements] == [300 * k for k in range(1, len(callback.measurements) + 1)]
     assert len(callback.measurements) >= 2
     assert set(callback.measurements[-1][1]) == set(PHI_FORMS)

@@ -128,6 +128,13 @@ def test_track_writes_an_offline_wandb_run(monkeypatch, tmp_path):
         # values the zoo passes on to the model's constructor
         (["--algo", "reinforce", "--env", "CartPole-v1", "-params", "n_episodes:0"], "n_episodes must be >= 1, got 0"),
         (["--algo", "onestep_ac", "--env", "CartPole-v1", "-params", "gamma:1.5"], "gamma must be in (0, 1], got 1.5"),
+        # mistakes the zoo would answer with a traceback, or (-n <= 0) by training the yml's budget
+        (["--algo", "reinforce", "--env", "CartPole-v1", "-n", "0"], "-n 0: the number of env steps must be >= 1"),
+        (["--algo", "reinforce", "--env", "CartPole-v1", "-params", "n_episodes"], "-params 'n_episodes': write NAME:"),
+        (["--algo", "reinforce", "--env", "CartPole-v1", "-params", ":3"], "-params ':3': write NAME:VALUE"),
+        (["--algo", "reinforce", "--env", "CartPole-v1", "-params", "n_episodes:abc"], "'abc' is not a Python value"),
+        (["--algo", "reinforce", "--env", "CartPole-v1", "-params", "policy_kwargs:dict(foo=1)"], "policy_kwargs for"),
+        (["--algo", "reinforce", "--env", "CartPole-v1", "-conf", "missing.yml"], "--conf-file missing.yml: No such"),
     ],
 )
 def test_bad_input_is_one_line(args, message, monkeypatch, capsys):
@@ -391,3 +398,31 @@ def test_default_output_is_about_a2cs(algo, monkeypatch, tmp_path, capsys):
     lines = printed_lines(monkeypatch, capsys, tmp_path, algo)
     assert len(lines) <= 1.25 * len(a2c), (len(lines), len(a2c))
     assert any("rollout/" in line for line in lines)  # the log tables are still there
+
+
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ("  n_envs: 0\n", "n_envs must be an int >= 1, got 0"),
+        ("  policy: FooPolicy\n", "policy must be one of MlpPolicy, CnnPolicy, MultiInputPolicy, got 'FooPolicy'"),
+        ("  policy_kwargs: 'dict(net_arch=[64]'\n", "policy_kwargs 'dict(net_arch=[64]' is not a dict(...)"),
+        (" [1\n", "is not valid YAML"),
+    ],
+)
+def test_yml_mistakes_are_one_line(entry, message, tmp_path, monkeypatch):
+    conf = tmp_path / "bad.yml"
+    conf.write_text("CartPole-v1:" + ("\n" if entry.startswith("  ") else "") + entry)
+    with pytest.raises(SystemExit) as exit_info:
+        zoo(monkeypatch, "train", "--algo", "reinforce", "--env", "CartPole-v1", "-conf", str(conf))
+    assert message in str(exit_info.value) and "\n" not in str(exit_info.value)
+
+
+def test_policy_kwargs_are_read_where_the_zoo_reads_them(tmp_path):
+    """An entry naming torch (th) or the zoo's RMSpropTFLike, as the zoo's own files do, passes the check."""
+    conf = tmp_path / "ok.yml"
+    conf.write_text(
+        "CartPole-v1:\n  policy: MlpPolicy\n"
+        "  policy_kwargs: 'dict(optimizer_class=RMSpropTFLike, activation_fn=th.nn.ReLU)'\n"
+    )
+    args = ["--algo", "reinforce", "--env", "CartPole-v1", "--conf-file", str(conf)]
+    assert check_train_args(args) == args
