@@ -17,6 +17,7 @@ writing its runs under the log folder.
 import argparse
 import inspect
 import os
+import pickle
 import runpy
 import sys
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 import optuna
 import yaml
 from rl_zoo3 import hyperparams_opt
@@ -337,6 +339,50 @@ def _load_yml(path: Path) -> dict[str, Any]:
     return entries
 
 
+def check_plot_input(args: list[str]) -> None:
+    """
+    ``plot_from_file`` needs two runs or more per curve: the zoo's ``all_plots`` keeps only the runs as long as the
+    longest, and a curve left with one run makes ``plot_from_file`` fail with "min() arg is an empty sequence".
+
+    :raises ValueError: naming the curves and what to do
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("-i", "--input")
+    parser.add_argument("-skip", "--skip-envs", dest="skip", nargs="+", default=[])
+    for flag in ("--keep-envs", "--skip-keys", "--keep-keys"):
+        parser.add_argument(flag, nargs="+", default=[])
+    parser.add_argument("--merge", nargs="+", default=[])
+    flags = parser.parse_known_args(args)[0]
+    if flags.input is None:
+        raise ValueError("-i: give the .pkl file that all_plots wrote (all_plots ... -o NAME writes NAME.pkl)")
+
+    def load(name: str) -> dict[str, dict[str, Any]]:
+        try:
+            with open(name, "rb") as file:
+                loaded = pickle.load(file)
+        except OSError as error:
+            raise ValueError(f"{name}: {error.strerror}") from None
+        loaded.pop("results_table", None)
+        return loaded
+
+    results = load(flags.input if flags.input.endswith(".pkl") else f"{flags.input}.pkl")
+    for name in flags.merge:  # as plot_from_file merges: the first file's envs, the others' curves added
+        other = load(name)
+        for env in results:
+            results[env].update(other.get(env, {}))
+    envs = [env for env in results if env not in flags.skip and (not flags.keep_envs or env in flags.keep_envs)]
+    keys = {key for env in envs for key in results[env] if key not in flags.skip_keys}
+    keys = {key for key in keys if not flags.keep_keys or key in flags.keep_keys}
+    # all_plots stores a single run's last evaluation as a scalar, which plot_from_file skips
+    single = sorted(key for key in keys if all(np.ndim(results[env][key]["last_evals"]) == 0 for env in envs))
+    if single:
+        raise ValueError(
+            f"-i {flags.input}: {', '.join(single)} kept a single run (all_plots keeps only the runs as long as the "
+            f"longest, so runs of different lengths leave one): train >= 2 runs to the same budget, or leave "
+            f"{'it' if len(single) == 1 else 'them'} out with --skip-keys {' '.join(single)}"
+        )
+
+
 SCRIPTS = ("train", "enjoy", "record_video", "plot_train", "plot_from_file", "all_plots")
 
 
@@ -359,6 +405,15 @@ def main(argv: list[str] | None = None) -> None:
             os.makedirs(flags.log_folder, exist_ok=True)
             os.environ.setdefault("WANDB_DIR", os.path.abspath(flags.log_folder))
 
+    if script in ("train", "enjoy") and not any(arg.split("=")[0] == "--num-threads" for arg in args):
+        # torch's default intra-op threads spin on small networks: one thread ran 14-25x the env steps per second
+        # of the default (2 threads) on a 2-core machine with other work (README, "The zoo's command line")
+        args = [*args, "--num-threads", "1"]
+    if script == "plot_from_file":
+        try:
+            check_plot_input(args)
+        except ValueError as error:
+            sys.exit(f"sb3-pg plot_from_file: error: {error}")
     if script == "record_video":  # a plain script in rl-zoo3, not one of its cli's commands
         sys.argv = ["sb3-pg record_video", *args]
         runpy.run_module("rl_zoo3.record_video", run_name="__main__")

@@ -24,7 +24,7 @@ from stable_baselines3.common.logger import HumanOutputFormat, TensorBoardOutput
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.preprocessing import get_flattened_obs_dim
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
-from stable_baselines3.common.vec_env import VecNormalize
+from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
 
 from sb3_pg import REINFORCE, OneStepAC, REINFORCEBaseline
 from sb3_pg.common.episodic import DEFAULT_MAX_EPISODE_STEPS, episode_step_limit
@@ -397,6 +397,7 @@ class TupleObsEnv(gym.Env):
         (REINFORCE, dict(max_grad_norm=0.0), ValueError, "max_grad_norm"),
         (REINFORCEBaseline, dict(critic_learning_rate=-1.0), ValueError, "critic_learning_rate"),
         (REINFORCEBaseline, dict(n_critic_steps=0), ValueError, "n_critic_steps"),
+        (REINFORCEBaseline, dict(n_critic_steps=10**12), ValueError, "n_critic_steps"),  # learn() would never return
         (OneStepAC, dict(critic_learning_rate=-1e-3), ValueError, "critic_learning_rate"),
         (OneStepAC, dict(gamma=1.5), ValueError, "gamma"),
         (OneStepAC, dict(max_grad_norm=-1.0), ValueError, "max_grad_norm"),
@@ -416,6 +417,11 @@ class TupleObsEnv(gym.Env):
         (REINFORCEBaseline, dict(normalize_advantage=1), TypeError, "normalize_advantage"),
         (OneStepAC, dict(discount_state_weighting=0), TypeError, "discount_state_weighting"),
         (OneStepAC, dict(rollout_buffer_class=RolloutBuffer), TypeError, "rollout_buffer_class"),
+        # SB3's own parameters, which SB3 would take and fail on (or ignore) later
+        (REINFORCE, dict(stats_window_size=-1), ValueError, "stats_window_size"),
+        (OneStepAC, dict(verbose="0.1"), TypeError, "verbose"),
+        (REINFORCEBaseline, dict(tensorboard_log=5), TypeError, "tensorboard_log"),
+        (OneStepAC, dict(sde_sample_freq="4"), TypeError, "sde_sample_freq"),
     ],
 )
 def test_bad_hyperparameters(algo, kwargs, error, name):
@@ -429,6 +435,41 @@ def test_unsupported_spaces(algo):
         algo("MlpPolicy", TupleActionEnv())
     with pytest.raises(TypeError, match="observation_space"):
         algo("MlpPolicy", TupleObsEnv())
+
+
+class WrongShapeEnv(gym.Env):
+    """Promises observations of shape (4,) and returns (3,)."""
+
+    observation_space = spaces.Box(-1, 1, (4,))
+    action_space = spaces.Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        return np.zeros(3, dtype=np.float32), {}
+
+    def step(self, action):
+        return np.zeros(3, dtype=np.float32), 1.0, True, False, {}
+
+
+class StackingVecEnv(VecEnvWrapper):
+    """A VecEnv that stacks what its envs return, as SubprocVecEnv does, without fitting it to the space."""
+
+    def reset(self):
+        return self.venv.reset()[:, :3]
+
+    def step_wait(self):
+        obs, *rest = self.venv.step_wait()
+        return obs[:, :3], *rest
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_a_non_env_and_observations_of_the_wrong_shape_are_named(algo):
+    for not_an_env in (object(), 42):
+        with pytest.raises(TypeError, match="env must be a Gymnasium env, a VecEnv or a registered env id"):
+            algo("MlpPolicy", not_an_env)
+    with pytest.raises(ValueError, match=r"reset\(\) returned an observation that does not fit its observation_space"):
+        algo("MlpPolicy", WrongShapeEnv()).learn(100)
+    with pytest.raises(ValueError, match=r"reset\(\) returned observations of shape \(3,\).*has shape \(4,\)"):
+        algo("MlpPolicy", StackingVecEnv(make_vec_env("CartPole-v1", n_envs=2))).learn(100)
 
 
 @pytest.mark.parametrize("algo", ALGOS)

@@ -329,16 +329,6 @@ def test_summary_refuses_a_readme_without_its_block_or_an_unknown_name(tmp_path,
         summarize(run_list, tmp_path, None, 100, names={"pp0": "PPO"})
 
 
-@pytest.fixture
-def postgresql(tmp_path):
-    """A real PostgreSQL server (pgserver's embedded build), stopped after the test."""
-    import pgserver
-
-    server = pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
-    yield server.get_uri()
-    server.cleanup()
-
-
 def test_tuning_workers_share_a_postgresql_study(tmp_path, postgresql):
     """Two Ray workers on one optuna study in PostgreSQL finish the 4 trials asked for: none lost, none twice."""
     import optuna
@@ -464,3 +454,30 @@ def test_summarize_refuses_to_pool_physics_versions(tmp_path):
     run_list.write_text("".join(f"cp_reinforce_s{s} --algo reinforce --env CartPole-v1 --seed {s}\n" for s in (0, 1)))
     with pytest.raises(ValueError, match=r"different physics versions.*s0: mujoco 4.0.0.*s1: mujoco 3.17.0"):
         summarize(run_list, tmp_path, None, 100, pairs=[], reps=100, references={}, readmes=[], names={})
+
+
+def test_readme_examples_run_as_written_and_fail_below_the_threshold(tmp_path):
+    """The README's block, seeded and evaluated after each learn(); a budget too small to solve CartPole fails."""
+    import ast
+
+    from benchmarks.readme_examples import ALGOS, first_python_block, learns
+
+    block = first_python_block(ROOT / "README.md")
+    calls = [statement for statement in ast.parse(block).body if learns(statement)]
+    assert len(calls) == 3  # one learn() per algorithm: each is evaluated
+    assert all(name in block for name in ALGOS)
+
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        '```python\nfrom sb3_pg import REINFORCE\n\nmodel = REINFORCE("MlpPolicy", "CartPole-v1").learn(300)\n```\n'
+    )
+    output = tmp_path / "examples.json"
+    runs = []
+    for _ in range(2):
+        command = [sys.executable, "benchmarks/readme_examples.py", "--readme", str(readme), "--seeds", "3"]
+        done = subprocess.run([*command, "--output", str(output)], cwd=ROOT, capture_output=True, text=True)
+        assert done.returncode == 1 and "below the task's threshold: REINFORCE on CartPole-v1, seed 3" in done.stdout
+        (run,) = json.loads(output.read_text())["runs"]
+        runs.append(run)
+    assert runs[0]["timesteps"] >= 300 and runs[0]["threshold"] == 475 and not runs[0]["solved"]
+    assert runs[0]["mean_return"] == runs[1]["mean_return"]  # the seed reached the constructor

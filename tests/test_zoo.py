@@ -1,7 +1,10 @@
 """The RL Zoo harness end to end: train, enjoy, tune, --track, plots, and one-line errors."""
 
+import itertools
 import pickle
 import re
+import shlex
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -12,6 +15,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import optuna
 import pytest
+import torch as th
 import yaml
 
 from sb3_pg import REINFORCE, OneStepAC, REINFORCEBaseline
@@ -85,6 +89,31 @@ def test_plots_put_our_runs_next_to_a2c(trained, monkeypatch, tmp_path):
     assert image.ndim == 3 and image.std() > 0.05  # a drawn figure, not a blank canvas
 
 
+def test_plots_of_runs_of_different_lengths_are_one_line(trained, monkeypatch, tmp_path, capsys):
+    """A third, longer run: all_plots keeps it alone, and plot_from_file used to fail in min() of nothing."""
+    logs = tmp_path / "logs"
+    shutil.copytree(trained / "onestep_ac", logs / "onestep_ac")
+    args = ["--algo", "onestep_ac", "--env", "CartPole-v1", "-n", "2000", "-f", str(logs), "--seed", "2"]
+    zoo(monkeypatch, "train", *args, "--eval-freq", "500", "--eval-episodes", "2")
+    zoo(
+        monkeypatch,
+        "all_plots",
+        "-a",
+        "onestep_ac",
+        "-e",
+        "CartPole-v1",
+        "-f",
+        str(logs),
+        "--no-display",
+        "-o",
+        str(tmp_path / "r"),
+    )
+    with pytest.raises(SystemExit) as stop:
+        zoo(monkeypatch, "plot_from_file", "-i", str(tmp_path / "r.pkl"), "-o", str(tmp_path / "r.png"))
+    assert "onestep_ac" in str(stop.value).lower() and "kept a single run" in str(stop.value)
+    assert "--skip-keys" in str(stop.value) and "\n" not in str(stop.value)
+
+
 def test_record_video(trained, monkeypatch, tmp_path):
     args = ["--algo", "onestep_ac", "--env", "CartPole-v1", "-f", str(trained), "--exp-id", "1", "-n", "100"]
     zoo(monkeypatch, "record_video", *args, "-o", str(tmp_path))
@@ -107,6 +136,50 @@ def test_tune_with_optuna(monkeypatch, tmp_path, capsys):
 
     studies = {summary.study_name: summary.n_trials for summary in optuna.get_all_study_summaries(storage)}
     assert studies == {algo: 2 for algo in OURS}
+
+
+def readme_commands(after: str) -> list[list[str]]:
+    """The shell commands of the README's block after the comment line starting ``after``, continuations joined."""
+    lines = (Path(__file__).parent.parent / "README.md").read_text().split("\n" + after, 1)[1].splitlines()[1:]
+    lines = itertools.dropwhile(lambda line: line.startswith("#"), lines)  # the rest of the comment
+    commands = "\n".join(itertools.takewhile(lambda line: line and not line.startswith("#"), lines))
+    return [shlex.split(command) for command in commands.replace("\\\n", " ").splitlines()]
+
+
+def test_the_readmes_distributed_tuning_runs_as_written(postgresql, tmp_path):
+    """
+    Its commands against a real PostgreSQL, two workers started together (smaller budgets): both finish, one
+    study. Without the study created first, two workers on a new database race to create optuna's tables.
+    """
+    create, train = readme_commands("# distributed tuning")
+    assert create[:2] == ["optuna", "create-study"] and train[:2] == ["sb3-pg", "train"]
+    url = postgresql.replace("postgresql://", "postgresql+psycopg://", 1)
+
+    def as_run(command: list[str], small: dict[str, str]) -> list[str]:
+        replaced = [url if arg.startswith("postgresql+psycopg://user:pass@dbhost") else arg for arg in command]
+        return [small.get(previous, arg) for previous, arg in zip(["", *replaced], replaced, strict=False)]
+
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([str(bin_dir / "optuna"), *as_run(create, {})[1:]], check=True, capture_output=True)
+    workers = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sb3_pg",
+                *as_run(train, {"-n": "600", "--max-total-trials": "2", "-f": str(folder)})[1:],
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for folder in (tmp_path / "a", tmp_path / "b")
+    ]
+    for worker in workers:
+        assert worker.wait(timeout=600) == 0, worker.stderr.read()[-2000:]
+    study = optuna.load_study(storage=url, study_name=train[train.index("--study-name") + 1])
+    finished = [trial for trial in study.trials if trial.state.is_finished()]
+    assert len(finished) >= 2 and all(trial.state != optuna.trial.TrialState.FAIL for trial in finished)
 
 
 def test_track_writes_an_offline_wandb_run(monkeypatch, tmp_path):
@@ -398,6 +471,19 @@ def test_default_output_is_about_a2cs(algo, monkeypatch, tmp_path, capsys):
     lines = printed_lines(monkeypatch, capsys, tmp_path, algo)
     assert len(lines) <= 1.25 * len(a2c), (len(lines), len(a2c))
     assert any("rollout/" in line for line in lines)  # the log tables are still there
+
+
+def test_train_and_enjoy_run_one_torch_thread_unless_told(monkeypatch, tmp_path):
+    """Default intra-op threads spin on our small networks (14-25x slower on a busy 2-core machine)."""
+    monkeypatch.setattr(th, "set_num_threads", lambda n: threads.append(n))
+    args = ["--algo", "reinforce", "--env", "CartPole-v1", "-n", "200", "-f", str(tmp_path)]
+    threads: list[int] = []
+    zoo(monkeypatch, "train", *args)
+    zoo(monkeypatch, "enjoy", *args[:4], "-f", str(tmp_path), "-n", "10", "--no-render")
+    assert threads == [1, 1]
+    threads.clear()
+    zoo(monkeypatch, "train", *args, "--num-threads", "2")
+    assert threads == [2]
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,14 @@ from stable_baselines3.common.utils import FloatSchedule, obs_as_tensor
 
 from sb3_pg.common.buffers import check_env_observation
 from sb3_pg.common.policies import NonFiniteActionError
-from sb3_pg.common.validation import HyperparameterTypeError, check_common, check_int, check_learning_rate
+from sb3_pg.common.validation import (
+    HyperparameterTypeError,
+    check_common,
+    check_env,
+    check_int,
+    check_learning_rate,
+    check_observation_shape,
+)
 
 SelfPolicyGradientAlgorithm = TypeVar("SelfPolicyGradientAlgorithm", bound="PolicyGradientAlgorithm")
 SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
@@ -75,7 +82,7 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
         common = check_common(gamma, ent_coef, max_grad_norm, stats_window_size, verbose, tensorboard_log)
         super().__init__(
             policy,
-            env,
+            check_env(env),
             learning_rate=check_learning_rate("learning_rate", learning_rate),
             n_steps=n_steps,
             gae_lambda=gae_lambda,
@@ -195,6 +202,21 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
         self.logger.record("train/critic_learning_rate", critic_lr)
         actor_group, critic_group = self.policy.optimizer.param_groups
         actor_group["lr"], critic_group["lr"] = actor_lr, critic_lr
+
+    def _setup_learn(self, *args: Any, **kwargs: Any) -> tuple[int, Any]:
+        """SB3's, with observations of the wrong shape from the env's ``reset()`` named as such."""
+        try:
+            result = super()._setup_learn(*args, **kwargs)
+        except ValueError as error:
+            # DummyVecEnv copies each env's observation into an array of the space's shape
+            if "could not broadcast" not in str(error):
+                raise
+            raise ValueError(
+                f"the env's reset() returned an observation that does not fit its observation_space "
+                f"{self.observation_space} ({error}): make reset() return observations of that shape"
+            ) from None
+        check_observation_shape(self._last_obs, self.observation_space, self.n_envs, "the env's reset()")
+        return result
 
     def _sample_actions(self, obs: np.ndarray | dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """

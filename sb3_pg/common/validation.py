@@ -93,6 +93,30 @@ def check_learning_rate(name: str, value: Any) -> float | Schedule:
     return check_real(name, value, low=0.0)  # type: ignore[return-value]
 
 
+def check_env(env: Any) -> Any:
+    """An env SB3 can wrap: an env id, a VecEnv or an env with ``reset`` and ``step`` (``None`` for ``load()``)."""
+    if env is not None and not isinstance(env, str) and not (hasattr(env, "reset") and hasattr(env, "step")):
+        raise HyperparameterTypeError(
+            f"env must be a Gymnasium env, a VecEnv or a registered env id (str), got {type(env).__name__} {env!r}"
+        )
+    return env
+
+
+def check_observation_shape(obs: np.ndarray | dict[str, np.ndarray], space: Any, n_envs: int, source: str) -> None:
+    """The VecEnv's observations have the shape of its ``observation_space`` (a VecEnv may stack whatever it gets)."""
+    if isinstance(obs, dict):
+        for key, value in obs.items():
+            check_observation_shape(value, space[key], n_envs, f"{source} (key {key!r})")
+        return
+    # Discrete observations come as (n_envs,) or (n_envs, 1) depending on the VecEnv
+    expected = {(n_envs, *space.shape)} | ({(n_envs,), (n_envs, 1)} if not space.shape else set())
+    if np.shape(obs) not in expected:
+        raise ValueError(
+            f"{source} returned observations of shape {np.shape(obs)[1:]}, but the env's observation_space "
+            f"{space} has shape {space.shape}: make reset() and step() return observations of that shape"
+        )
+
+
 def check_common(
     gamma: Any,
     ent_coef: Any,
