@@ -406,8 +406,8 @@ def main(argv: list[str] | None = None) -> None:
             os.environ.setdefault("WANDB_DIR", os.path.abspath(flags.log_folder))
 
     if script in ("train", "enjoy") and not any(arg.split("=")[0] == "--num-threads" for arg in args):
-        # torch's default intra-op threads spin on small networks: one thread ran 14-25x the env steps per second
-        # of the default (2 threads) on a 2-core machine with other work (README, "The zoo's command line")
+        # torch's default intra-op threads spin on small networks: one thread ran 2-15x the env steps per second
+        # of the default (2 threads) on a 2-core machine with other work (benchmarks/results/threads.json)
         args = [*args, "--num-threads", "1"]
     if script == "plot_from_file":
         try:

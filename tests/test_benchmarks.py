@@ -280,7 +280,9 @@ def test_rliable_summary_on_synthetic_runs(tmp_path):
     low, high = summary["normalised"]["scale"]["Acrobot-v1"]
     assert high == 300.0 and low < -400  # the given reference; a random policy's Acrobot return (-500 at most)
     table = (tmp_path / "summary.md").read_text()
-    assert "| CartPole-v1 | ppo | 10 |" in table and "a2c > reinforce" in table
+    # The full table names rows as the README does (the JSON keeps the labels)
+    assert "| CartPole-v1 | PPO (zoo) | 10 |" in table and "| CartPole-v1 | PPO (zoo) > a2c |" in table
+    assert "a2c > reinforce" in table
     # The README's block holds the short table, figures as in summary.json; the text around it is kept
     short = readme.read_text().splitlines()
     assert short[:2] == ["intro", f"<!-- {marker} -->"] and short[-2:] == [f"<!-- /{marker} -->", "outro"]
@@ -454,6 +456,12 @@ def test_summarize_refuses_to_pool_physics_versions(tmp_path):
     run_list.write_text("".join(f"cp_reinforce_s{s} --algo reinforce --env CartPole-v1 --seed {s}\n" for s in (0, 1)))
     with pytest.raises(ValueError, match=r"different physics versions.*s0: mujoco 4.0.0.*s1: mujoco 3.17.0"):
         summarize(run_list, tmp_path, None, 100, pairs=[], reps=100, references={}, readmes=[], names={})
+    # One version: the cell says which, in the table and in the JSON
+    (tmp_path / "runs" / "cp_reinforce_s1.json").write_text((tmp_path / "runs" / "cp_reinforce_s0.json").read_text())
+    summarize(run_list, tmp_path, None, 100, pairs=[], reps=100, references={}, readmes=[], names={})
+    (row,) = [line for line in (tmp_path / "summary.md").read_text().splitlines() if line.startswith("| CartPole")]
+    assert row.endswith("| mujoco 4.0.0, gymnasium 1.4.0 |")
+    assert json.loads((tmp_path / "summary.json").read_text())["CartPole-v1/reinforce"]["physics"].startswith("mujoco")
 
 
 def test_readme_examples_run_as_written_and_fail_below_the_threshold(tmp_path):

@@ -10,6 +10,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import gymnasium as gym
 import imageio_ffmpeg
 import matplotlib.pyplot as plt
 import numpy as np
@@ -21,6 +22,7 @@ import yaml
 from sb3_pg import REINFORCE, OneStepAC, REINFORCEBaseline
 from sb3_pg.zoo import HYPERPARAMS_DIR, check_train_args, main
 
+LAMBDA1_YML = Path(__file__).parent.parent / "benchmarks" / "hyperparams" / "reinforce_baseline_lambda1.yml"
 OURS = {"reinforce": REINFORCE, "reinforce_baseline": REINFORCEBaseline, "onestep_ac": OneStepAC}
 
 
@@ -197,7 +199,11 @@ def test_track_writes_an_offline_wandb_run(monkeypatch, tmp_path):
     [
         (["--algo", "reinforcee"], "unknown --algo 'reinforcee'"),
         (["--algo", "reinforce", "--env", "CartPoles-v1"], "unknown --env 'CartPoles-v1'"),
-        (["--algo", "reinforce", "--env", "MountainCar-v0"], "no hyperparameters for reinforce on MountainCar-v0"),
+        # a file of the user's without the task and without a default entry (ours have one)
+        (
+            ["--algo", "reinforce", "--env", "MountainCar-v0", "-conf", str(LAMBDA1_YML)],
+            "no hyperparameters for reinforce on MountainCar-v0",
+        ),
         # values the zoo passes on to the model's constructor
         (["--algo", "reinforce", "--env", "CartPole-v1", "-params", "n_episodes:0"], "n_episodes must be >= 1, got 0"),
         (["--algo", "onestep_ac", "--env", "CartPole-v1", "-params", "gamma:1.5"], "gamma must be in (0, 1], got 1.5"),
@@ -246,9 +252,35 @@ def test_every_shipped_entry_is_valid(algo):
         entries = yaml.safe_load(file)
     required = {"CartPole-v1", "Acrobot-v1", "Pendulum-v1"} if algo in OURS else set()
     assert required | {"HalfCheetah-v5", "Hopper-v5"} <= set(entries)
-    for env in entries:
+    for env in set(entries) - {"default"}:
         check_train_args(["--algo", algo, "--env", env])  # raises on an unknown hyperparameter
     assert np.all([entry["n_timesteps"] > 0 for entry in entries.values()])
+
+
+class ToyEnv(gym.Env):
+    """A task no yml has an entry for: 10 steps, reward 1 for action 1."""
+
+    observation_space = gym.spaces.Box(-1, 1, (2,))
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, dtype=np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.zeros(2, dtype=np.float32), float(action), self.t >= 10, False, {}
+
+
+@pytest.mark.parametrize("algo", OURS)
+def test_a_task_without_an_entry_trains_with_default_and_says_so(algo, monkeypatch, tmp_path, capsys):
+    if "SB3PGToy-v0" not in gym.envs.registry:
+        gym.register("SB3PGToy-v0", entry_point=ToyEnv)
+    zoo(monkeypatch, "train", "--algo", algo, "--env", "SB3PGToy-v0", "-n", "2000", "-f", str(tmp_path))
+    output = capsys.readouterr().out
+    assert output.count("Using 'default' hyperparameters") == 1
+    assert OURS[algo].load(tmp_path / algo / "SB3PGToy-v0_1" / "SB3PGToy-v0.zip").num_timesteps >= 2000
 
 
 def test_hyperparams_are_top_level_and_shipped(tmp_path):

@@ -242,6 +242,10 @@ def summarize(
     ``<!-- R -->`` and ``<!-- /R -->``, R the name of the results folder.
     """
     names = names or {}
+
+    def named(label: str) -> str:  # tables and plots name the rows; the JSON keys them by label
+        return names.get(label, label)
+
     groups = group_runs(run_list)
     unknown = set(names) - {label for _, label in groups}
     if unknown:
@@ -267,12 +271,18 @@ def summarize(
         if len(set(physics.values())) > 1:
             listed = "; ".join(f"{name}: {version}" for name, version in physics.items())
             raise ValueError(f"{env} / {label}: runs of different physics versions cannot share a cell ({listed})")
-        per_env[env][label] = {"runs": done, "grid": evaluations[0][0][:length], "curve": curve, "minutes": minutes}
+        per_env[env][label] = {
+            "runs": done,
+            "grid": evaluations[0][0][:length],
+            "curve": curve,
+            "minutes": minutes,
+            "physics": physics[done[0]],
+        }
 
     table = [
         "| env | method | seeds | final: IQM [CI] | final: mean [CI] | final: mean ± sample std | area: IQM [CI] "
-        "| area: mean [CI] | per-seed final | minutes/run |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| area: mean [CI] | per-seed final | minutes/run | physics |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     summary: dict = {}
     short: dict[str, dict[str, tuple[int, str, str]]] = defaultdict(dict)
@@ -288,11 +298,12 @@ def summarize(
             iqm, mean_std = cell(final_points[label], final_bounds[label], 0), f"{final.mean():.0f} ± {spread:.0f}"
             short[label][env] = (len(final), iqm, mean_std)  # the short table's cells are the full one's
             table.append(
-                f"| {env} | {label} | {len(final)} | {iqm} | "
+                f"| {env} | {named(label)} | {len(final)} | {iqm} | "
                 f"{cell(final_points[label], final_bounds[label], 1)} | {mean_std} | "
                 f"{cell(area_points[label], area_bounds[label], 0)} | "
                 f"{cell(area_points[label], area_bounds[label], 1)} | "
-                f"{' / '.join(f'{value:.0f}' for value in final)} | {np.mean(data['minutes']):.1f} |"
+                f"{' / '.join(f'{value:.0f}' for value in final)} | {np.mean(data['minutes']):.1f} | "
+                f"{data['physics']} |"
             )
             summary[f"{env}/{label}"] = {
                 "runs": data["runs"],
@@ -304,6 +315,7 @@ def summarize(
                 "auc_iqm": [area_points[label][0], *area_bounds[label][:, 0]],
                 "auc_mean": [area_points[label][1], *area_bounds[label][:, 1]],
                 "final_sample_std": spread,
+                "physics": data["physics"],
             }
         # Adjacent pairs of the textbook order (every setting of each algorithm), then those asked for
         wanted = [
@@ -319,9 +331,11 @@ def summarize(
             points, bounds = improvement({f"{x} > {y}": (finals[x], finals[y]) for x, y in wanted}, reps)
             for key in points:
                 estimate = [float(np.squeeze(points[key])), *np.squeeze(bounds[key]).tolist()]
-                improvements.append(f"| {env} | {key} | {estimate[0]:.2f} [{estimate[1]:.2f}, {estimate[2]:.2f}] |")
+                x, y = key.split(" > ")
+                shown = f"{named(x)} > {named(y)}"
+                improvements.append(f"| {env} | {shown} | {estimate[0]:.2f} [{estimate[1]:.2f}, {estimate[2]:.2f}] |")
                 summary.setdefault("probability_of_improvement", {})[f"{env}: {key}"] = estimate
-        curves = {label: (data["grid"], data["curve"]) for label, data in methods.items()}
+        curves = {named(label): (data["grid"], data["curve"]) for label, data in methods.items()}
         plot_curves(curves, f"{env}: deterministic evaluation", "return (10 episodes)", results / f"{env}.png")
 
     notes = [
@@ -360,7 +374,8 @@ def summarize(
         points, bounds = interval(normalised, reps)
         rows = ["| method | IQM [CI] | mean [CI] |", "|---|---|---|"]
         rows += [
-            f"| {label} | {cell(points[label], bounds[label], 0, 2)} | {cell(points[label], bounds[label], 1, 2)} |"
+            f"| {named(label)} | {cell(points[label], bounds[label], 0, 2)} | "
+            f"{cell(points[label], bounds[label], 1, 2)} |"
             for label in labels
         ]
         envs = ", ".join(f"{env} ({low:.0f} → {high:.0f})" for env, (low, high) in scale.items())
@@ -373,7 +388,17 @@ def summarize(
 
         taus = np.linspace(-0.1, 1.3, 57)
         profile, profile_bounds = rly.create_performance_profile(normalised, taus, reps=2000)
-        plot_aggregate(points, bounds, (taus, profile, profile_bounds), results / "aggregate.png")
+        shown = {named(label): label for label in labels}
+        plot_aggregate(
+            {name: points[label] for name, label in shown.items()},
+            {name: bounds[label] for name, label in shown.items()},
+            (
+                taus,
+                {name: profile[label] for name, label in shown.items()},
+                {name: profile_bounds[label] for name, label in shown.items()},
+            ),
+            results / "aggregate.png",
+        )
 
     if threshold is not None:
         reaching = [
@@ -394,11 +419,11 @@ def summarize(
                     for i in (0, 1)
                 ]
                 reaching.append(
-                    f"| {env} | {label} | {len(hits)}/{len(reached)} | {spread[0]} | {spread[1]} | {cells} |"
+                    f"| {env} | {named(label)} | {len(hits)}/{len(reached)} | {spread[0]} | {spread[1]} | {cells} |"
                 )
                 summary[f"{env}/{label}"]["reached"] = reached
                 train_grid = np.linspace(0, data["grid"][-1], 101)[1:]
-                curves[label] = (
+                curves[named(label)] = (
                     train_grid,
                     np.array([running_mean_curve(path, train_grid, window) for path in episode_files]),
                 )
