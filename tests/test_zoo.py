@@ -22,6 +22,13 @@ import yaml
 from sb3_pg import REINFORCE, OneStepAC, REINFORCEBaseline
 from sb3_pg.zoo import HYPERPARAMS_DIR, check_train_args, main
 
+# Every task a zoo user reaches for (issue 27): MuJoCo v5, Box2D, classic control
+SUITE_TASKS = {
+    *(f"{name}-v5" for name in ("Ant", "HalfCheetah", "Hopper", "Walker2d", "Swimmer", "Reacher", "InvertedPendulum")),
+    *(f"{name}-v5" for name in ("InvertedDoublePendulum", "Pusher", "Humanoid")),
+    *("LunarLander-v3", "LunarLanderContinuous-v3", "BipedalWalker-v3"),
+    *("CartPole-v1", "Acrobot-v1", "MountainCarContinuous-v0", "Pendulum-v1", "MountainCar-v0"),
+}
 LAMBDA1_YML = Path(__file__).parent.parent / "benchmarks" / "hyperparams" / "reinforce_baseline_lambda1.yml"
 OURS = {"reinforce": REINFORCE, "reinforce_baseline": REINFORCEBaseline, "onestep_ac": OneStepAC}
 
@@ -250,8 +257,8 @@ def test_which_hyperparameter_file():
 def test_every_shipped_entry_is_valid(algo):
     with open(HYPERPARAMS_DIR / f"{algo}.yml") as file:
         entries = yaml.safe_load(file)
-    required = {"CartPole-v1", "Acrobot-v1", "Pendulum-v1"} if algo in OURS else set()
-    assert required | {"HalfCheetah-v5", "Hopper-v5"} <= set(entries)
+    required = SUITE_TASKS | {"default"} if algo in OURS else {"HalfCheetah-v5", "Hopper-v5", "Ant-v5", "Walker2d-v5"}
+    assert required <= set(entries), sorted(required - set(entries))
     for env in set(entries) - {"default"}:
         check_train_args(["--algo", algo, "--env", env])  # raises on an unknown hyperparameter
     assert np.all([entry["n_timesteps"] > 0 for entry in entries.values()])
@@ -544,3 +551,19 @@ def test_policy_kwargs_are_read_where_the_zoo_reads_them(tmp_path):
     )
     args = ["--algo", "reinforce", "--env", "CartPole-v1", "--conf-file", str(conf)]
     assert check_train_args(args) == args
+
+
+def test_the_suite_runs_every_task_and_method_at_its_budget():
+    """benchmarks/suite.txt: each task (but the comparison table's two) x 5 methods x seeds 0-2, budget <= 1M."""
+    from benchmarks.harness.runner import option, read_run_list
+
+    runs = read_run_list(Path(__file__).parent.parent / "benchmarks" / "suite.txt")
+    cells: dict[tuple[str, str], list[str]] = {}
+    for _, args in runs:
+        budget, every = int(option(args, "-n")), int(option(args, "--eval-freq"))
+        assert budget <= 1_000_000 and every == budget // 50  # an evaluation every 2% of the budget
+        cells.setdefault((option(args, "--env"), option(args, "--algo")), []).append(option(args, "--seed"))
+    envs = {env for env, _ in cells}
+    assert envs == SUITE_TASKS - {"HalfCheetah-v5", "Hopper-v5"}
+    assert set(cells) == {(env, algo) for env in envs for algo in [*OURS, "a2c", "ppo"]}
+    assert all(sorted(seeds) == ["0", "1", "2"] for seeds in cells.values())
