@@ -13,6 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+if __package__ in (None, ""):  # run as a script: the repository root, so that benchmarks.harness imports
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.harness.runner import option, read_run_list
+
 ROOT = Path(__file__).parent.parent
 STEPS = 20_000
 
@@ -28,7 +33,7 @@ def main() -> None:
     parser.add_argument("--envs", nargs="+", help="default: every task of benchmarks/suite.txt")
     parser.add_argument("--output", type=Path, default=ROOT / "benchmarks" / "results" / "suite" / "timing_20k.json")
     args = parser.parse_args()
-    envs = args.envs or sorted({line.split("--env ")[1].split()[0] for line in suite_lines()})
+    envs = args.envs or sorted({option(run, "--env") for _, run in read_run_list(ROOT / "benchmarks" / "suite.txt")})
     rows = json.loads(args.output.read_text()) if args.output.exists() else []
     done = {(row["algo"], row["env"]) for row in rows}
     for env in envs:
@@ -47,11 +52,6 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             args.output.parent.mkdir(parents=True, exist_ok=True)
             args.output.write_text(json.dumps(rows, indent=1) + "\n")  # each row as it lands: a re-run resumes
-
-
-def suite_lines() -> list[str]:
-    lines = (ROOT / "benchmarks" / "suite.txt").read_text().splitlines()
-    return [line for line in lines if line and not line.startswith("#")]
 
 
 if __name__ == "__main__":

@@ -374,7 +374,9 @@ def check_plot_input(args: list[str]) -> None:
     keys = {key for env in envs for key in results[env] if key not in flags.skip_keys}
     keys = {key for key in keys if not flags.keep_keys or key in flags.keep_keys}
     # all_plots stores a single run's last evaluation as a scalar, which plot_from_file skips
-    single = sorted(key for key in keys if all(np.ndim(results[env][key]["last_evals"]) == 0 for env in envs))
+    single = sorted(
+        key for key in keys if all(np.ndim(results[env][key]["last_evals"]) == 0 for env in envs if key in results[env])
+    )
     if single:
         raise ValueError(
             f"-i {flags.input}: {', '.join(single)} kept a single run (all_plots keeps only the runs as long as the "

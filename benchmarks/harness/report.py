@@ -388,15 +388,14 @@ def summarize(
 
         taus = np.linspace(-0.1, 1.3, 57)
         profile, profile_bounds = rly.create_performance_profile(normalised, taus, reps=2000)
-        shown = {named(label): label for label in labels}
+
+        def by_name(values: dict) -> dict:
+            return {named(label): value for label, value in values.items()}
+
         plot_aggregate(
-            {name: points[label] for name, label in shown.items()},
-            {name: bounds[label] for name, label in shown.items()},
-            (
-                taus,
-                {name: profile[label] for name, label in shown.items()},
-                {name: profile_bounds[label] for name, label in shown.items()},
-            ),
+            by_name(points),
+            by_name(bounds),
+            (taus, by_name(profile), by_name(profile_bounds)),
             results / "aggregate.png",
         )
 
