@@ -170,6 +170,27 @@ def test_first_reaching_counts_episodes_and_steps(tmp_path):
     assert first_reaching(path, 50.0, window=2) is None
 
 
+def test_suite_cost_scales_the_marginal_cost_and_bounds_the_evaluations(tmp_path):
+    from benchmarks.suite_timing import report
+
+    suite = tmp_path / "suite.txt"
+    suite.write_text(
+        "".join(
+            f"cp_s{seed} --algo reinforce --env CartPole-v1 -n 40000 --eval-freq 20000 --seed {seed}\n"
+            for seed in (0, 1)
+        )
+    )
+    rows = [
+        {"algo": "reinforce", "env": "CartPole-v1", "steps": 20_000, "cpu_s": 30.0, "rc": 0},
+        {"algo": "startup", "env": "CartPole-v1", "steps": 1, "cpu_s": 10.0, "rc": 0},
+        {"algo": "eval_step", "env": "CartPole-v1", "steps": 3_000, "cpu_s": 3.0, "rc": 0},
+    ]
+    runs = report(rows, suite, tmp_path / "cost.md")
+    # Training: the fixed 10 s once, the 20 s per 20k steps twice; evaluations: 2 x 10 episodes x 500 steps x 1 ms
+    assert runs == {("CartPole-v1", "reinforce"): [60.0, 60.0]}
+    assert "| CartPole-v1 | 1 | 0 | 0.0 |" in (tmp_path / "cost.md").read_text()
+
+
 def test_tuned_a2c_draws_the_initial_policy_too(monkeypatch):
     """The table's A2C studies search the zoo's A2C space plus the initial policy ours search; the package's doesn't."""
     import optuna
