@@ -26,7 +26,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: the repository root, so that benchmarks.harness imports
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.harness.runner import option, read_run_list
+from benchmarks.harness.runner import EVAL_ARGS, option, read_run_list
 
 ROOT = Path(__file__).parent.parent
 SUITE = ROOT / "benchmarks" / "suite.txt"
@@ -82,24 +82,25 @@ def report(rows: list[dict], suite: Path, output: Path) -> dict[tuple[str, str],
     import gymnasium as gym
     import rl_zoo3.import_envs  # noqa: F401
 
-    cpu = {(row["env"], row["algo"]): row["cpu_s"] / row["steps"] for row in rows if row["rc"] == 0}
-    startup = {row["env"]: row["cpu_s"] for row in rows if row["algo"] == STARTUP and row["rc"] == 0}
+    cpu = {(row["env"], row["algo"]): row["cpu_s"] / row["steps"] for row in rows if row["rc"] == 0}  # per step
+    episodes = int(option(EVAL_ARGS, "--eval-episodes"))  # per evaluation, as the runner's harness plays them
     runs: dict[tuple[str, str], list[float]] = defaultdict(list)  # (task, algo): each seed's CPU seconds
     eval_bound: dict[str, float] = {}  # task: CPU seconds of a run's evaluations at their bound
     for _, args in read_run_list(suite):
         env, algo, budget = option(args, "--env"), option(args, "--algo"), int(float(option(args, "-n")))
         evaluations = budget // int(option(args, "--eval-freq"))
-        eval_bound[env] = evaluations * 10 * gym.spec(env).max_episode_steps * cpu[env, EVAL]
-        train = startup[env] + (cpu[env, algo] * STEPS - startup[env]) * budget / STEPS
+        eval_bound[env] = evaluations * episodes * gym.spec(env).max_episode_steps * cpu[env, EVAL]
+        startup = cpu[env, STARTUP]  # its one step is the whole process
+        train = startup + (cpu[env, algo] * STEPS - startup) * budget / STEPS
         runs[env, algo].append(train + eval_bound[env])
     algos = list(dict.fromkeys(algo for _, algo in runs))
     lines = [
         "# The suite benchmark's cost, estimated before its runs (`python benchmarks/suite_timing.py --report`)",
         "",
         "CPU minutes of one run: training, `startup + (cpu_20k - startup) x budget / 20k`, plus its evaluations at",
-        "their bound (every evaluation's 10 episodes at the task's longest). The last column is the task's runs",
-        "together (every method and seed), in core-hours. Rows of `timing_20k.json`, measured one process at a time",
-        "on the 2-core machine beside two benchmark runs.",
+        f"their bound (every evaluation's {episodes} episodes at the task's longest). The last column is the task's",
+        "runs together (every method and seed), in core-hours. Rows of `timing_20k.json`, measured one process at a",
+        "time on the 2-core machine beside two benchmark runs.",
         "",
         "| task | " + " | ".join(algos) + " | of which evaluation | task's runs (core-h) |",
         "|---|" + "---|" * (len(algos) + 2),
