@@ -250,6 +250,41 @@ def test_a_rows_interval_does_not_depend_on_the_other_rows():
     np.testing.assert_array_equal(pair["a > b"], more_pairs["a > b"])
 
 
+def test_intervals_are_rliables_to_the_bit():
+    """
+    The vectorised bootstrap gives rliable's own point estimates and intervals (``get_interval_estimates``
+    from the same seeded global RNG), bit for bit: one and several tasks, tied scores, and P(X > Y) between
+    run counts that differ and between identical runs.
+    """
+    from rliable import library as rly
+    from rliable import metrics
+
+    from benchmarks.harness.report import improvement, interval
+
+    def aggregate(x: np.ndarray) -> np.ndarray:
+        return np.array([metrics.aggregate_iqm(x), metrics.aggregate_mean(x)])
+
+    def rliable(scores: dict, function) -> tuple[dict, dict]:
+        np.random.seed(0)
+        return rly.get_interval_estimates(scores, function, reps=1000)
+
+    rng = np.random.default_rng(0)
+    ties = rng.integers(0, 4, size=(10, 1)).astype(float)
+    scores = {"one task": rng.normal(1000, 500, size=(10, 1)), "tasks": rng.normal(size=(3, 19)), "ties": ties}
+    pairs = {
+        "unequal runs": (rng.normal(size=(7, 1)), rng.normal(0.3, 1.0, size=(10, 1))),
+        "ties": (ties, rng.integers(0, 4, size=(10, 1)).astype(float)),
+        "identical": (ties, ties),
+    }
+    poi = metrics.probability_of_improvement
+    for ours, function, cases in ((interval, aggregate, scores), (improvement, poi, pairs)):
+        for key, value in cases.items():
+            points, bounds = ours({key: value}, reps=1000)
+            expected_points, expected_bounds = rliable({key: value}, function)
+            np.testing.assert_array_equal(points[key], expected_points[key], err_msg=key)
+            np.testing.assert_array_equal(bounds[key], expected_bounds[key], err_msg=key)
+
+
 def test_rliable_summary_on_synthetic_runs(tmp_path):
     """
     Two envs, three methods with a known order (ppo ≫ a2c > reinforce on both) and 10 seeds: the intervals
