@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: the repository root, so that b
 
 from benchmarks.harness.report import summarize
 from benchmarks.harness.runner import run
-from benchmarks.harness.tuning import export, parse_fixed, tune, with_driver
+from benchmarks.harness.tuning import create_study, export, parse_fixed, tune, with_driver
 
 
 def main() -> None:
@@ -100,12 +100,12 @@ def main() -> None:
     if args.command == "tune":
         if min(args.workers, args.n_trials, args.n_timesteps) < 1:
             parser.error("--workers, --n-trials and --n-timesteps must be >= 1")
-        try:
+        try:  # only these are the user's input: an error while tuning keeps its traceback
             args.fixed = parse_fixed(args.fixed)
-            finished = tune(args)
-        except ValueError as error:  # a malformed --fixed, or a resumed study's other fixed parameters
+            create_study(args.storage, args.study_name, args.fixed)  # refuses a resumed study's other fixed ones
+        except ValueError as error:
             parser.error(str(error))
-        sys.exit(0 if finished else 1)
+        sys.exit(0 if tune(args) else 1)
     if args.command == "export":
         print(export(args), end="")
         return

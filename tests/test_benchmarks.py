@@ -387,6 +387,36 @@ def test_summary_refuses_a_readme_without_its_block_or_an_unknown_name(tmp_path,
         summarize(run_list, tmp_path, None, 100, names={"pp0": "PPO"})
 
 
+def test_tune_reports_bad_input_as_usage_and_keeps_other_errors(tmp_path, monkeypatch, capsys):
+    """
+    ``zoo_runs.py tune``: a malformed ``--fixed`` or a resumed study's other fixed parameters is a one-line usage
+    error (exit 2); a ValueError raised while tuning is not the user's input and keeps its traceback.
+    """
+    from benchmarks import zoo_runs
+    from benchmarks.harness import tuning
+
+    storage = str(tmp_path / "study.log")
+    study = tuning.create_study(storage, "mc", {"gae_lambda": 1.0})
+    study.tell(study.ask(), 1.0)  # a study with a trial is resumed, and keeps its fixed parameters
+
+    def tuned(*fixed: str) -> None:
+        command = ["zoo_runs.py", "tune", "--algo", "reinforce_baseline", "--env", "Pendulum-v1", "--storage"]
+        command += [storage, "--study-name", "mc", "--n-trials", "1", "--n-timesteps", "100", *fixed]
+        monkeypatch.setattr(sys, "argv", command)
+        zoo_runs.main()
+
+    def boom(args) -> bool:  # type: ignore[no-untyped-def]
+        raise ValueError("boom")
+
+    monkeypatch.setattr(zoo_runs, "tune", boom)
+    for fixed, message in (([], "was run with --fixed {'gae_lambda': 1.0}, not {}"), (["--fixed", "x"], "NAME=VALUE")):
+        with pytest.raises(SystemExit) as exit_:
+            tuned(*fixed)
+        assert exit_.value.code == 2 and message in capsys.readouterr().err
+    with pytest.raises(ValueError, match="boom"):
+        tuned("--fixed", "gae_lambda=1.0")
+
+
 def test_tuning_workers_share_a_postgresql_study(tmp_path, postgresql):
     """Two Ray workers on one optuna study in PostgreSQL finish the 4 trials asked for: none lost, none twice."""
     import optuna

@@ -159,6 +159,7 @@ def tune(args: argparse.Namespace) -> bool:
     ``workers`` tuning workers of one optuna study as Ray tasks, sharing ``n_trials`` between them (each its own
     sampler seed, so that no two draw the same trials); the study's definition, the budget every method gets,
     is written to RESULTS/<study>.json first. Trials lost with a dead worker are run again by a further round.
+    The study exists already (:func:`create_study`, which checks its fixed parameters).
     """
     import ray
 
@@ -179,7 +180,6 @@ def tune(args: argparse.Namespace) -> bool:
         "fixed": args.fixed,
         "commit": git_commit(),
     }
-    create_study(args.storage, args.study_name, args.fixed)  # refuses a resumed study's other fixed parameters
     args.results.mkdir(parents=True, exist_ok=True)
     (args.results / f"{args.study_name}.json").write_text(json.dumps(definition, indent=1) + "\n")
     common = [
