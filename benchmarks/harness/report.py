@@ -210,14 +210,15 @@ def plot_curves(curves: dict, title: str, ylabel: str, path: Path) -> None:
     """IQM over seeds at each evaluation, with its confidence band."""
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(7, 4.5))
+    beside = len(curves) > 4  # a legend of many rows inside the axes hides the curves
+    figure, axis = plt.subplots(figsize=(12, 4.5) if beside else (7, 4.5))
     for label, (grid, values) in curves.items():
         iqm, low, high = iqm_band(values)
         axis.plot(grid, iqm, label=f"{label} ({len(values)} seed{'s' if len(values) > 1 else ''})")
         axis.fill_between(grid, low, high, alpha=0.2)
     axis.set(title=f"{title}: IQM over seeds, 95% CI", xlabel="env steps", ylabel=ylabel)
     axis.grid(alpha=0.3)
-    axis.legend()
+    axis.legend(**({"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": "small"} if beside else {}))
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
