@@ -198,16 +198,18 @@ def test_tuned_a2c_draws_the_initial_policy_too(monkeypatch):
     from stable_baselines3 import A2C
 
     import sb3_pg.zoo  # noqa: F401  (registers sb3-pg's samplers)
-    from benchmarks.harness.tuning import register_a2c_space
+    from benchmarks.harness.tuning import a2c_space, register_a2c_space
 
     assert hyperparams_opt.HYPERPARAMS_SAMPLER["a2c"] is hyperparams_opt.sample_a2c_params
+    sample, convert = a2c_space()
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    params = sample(trial, n_actions=1, n_envs=1, additional_args={})
+    assert {"log_std_init", "ortho_init", "n_steps", "one_minus_gae_lambda"} <= set(trial.params)
+    assert convert(trial.params) == params  # what export writes
     for table in (hyperparams_opt.HYPERPARAMS_SAMPLER, hyperparams_opt.HYPERPARAMS_CONVERTER):
         monkeypatch.setitem(table, "a2c", table["a2c"])  # restored after the test
-    register_a2c_space()
-    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
-    params = hyperparams_opt.HYPERPARAMS_SAMPLER["a2c"](trial, n_actions=1, n_envs=1, additional_args={})
-    assert {"log_std_init", "ortho_init", "n_steps", "one_minus_gae_lambda"} <= set(trial.params)
-    assert hyperparams_opt.HYPERPARAMS_CONVERTER["a2c"](trial.params) == params  # what export writes
+    register_a2c_space()  # what a tuning worker's process does
+    assert hyperparams_opt.HYPERPARAMS_SAMPLER["a2c"](trial, n_actions=1, n_envs=1, additional_args={}) == params
     model = A2C("MlpPolicy", "Pendulum-v1", **params)
     assert model.policy.log_std.detach().numpy() == pytest.approx([trial.params["log_std_init"]])
     assert model.policy.ortho_init == trial.params["ortho_init"]

@@ -473,8 +473,13 @@ def test_a_fixed_parameter_is_not_searched_and_is_exported(tmp_path, monkeypatch
 
     from benchmarks.harness import tuning
 
-    for table in (hyperparams_opt.HYPERPARAMS_SAMPLER, hyperparams_opt.HYPERPARAMS_CONVERTER):
-        monkeypatch.setitem(table, "a2c", table["a2c"])  # export registers the table's A2C space: restored after
+    zoo_tables = {
+        name: dict(table)
+        for name, table in (
+            ("sampler", hyperparams_opt.HYPERPARAMS_SAMPLER),
+            ("converter", hyperparams_opt.HYPERPARAMS_CONVERTER),
+        )
+    }
 
     storage = str(tmp_path / "study.log")
     study = tuning.create_study(storage, "mc", {"gae_lambda": 1.0})
@@ -499,6 +504,8 @@ def test_a_fixed_parameter_is_not_searched_and_is_exported(tmp_path, monkeypatch
     exported = tuning.export(args)
     assert "# Not searched, fixed for every trial: gae_lambda=1.0" in exported
     assert yaml.safe_load(exported)["Pendulum-v1"]["gae_lambda"] == 1.0  # not the base entry's 0.9
+    assert dict(hyperparams_opt.HYPERPARAMS_SAMPLER) == zoo_tables["sampler"]  # export changes none of the zoo's
+    assert dict(hyperparams_opt.HYPERPARAMS_CONVERTER) == zoo_tables["converter"]
     with pytest.raises(ValueError, match=re.escape("study mc was run with --fixed {'gae_lambda': 1.0}, not {}")):
         tuning.create_study(storage, "mc", {})
     assert tuning.parse_fixed(["gae_lambda=1.0", "net_arch=small"]) == {"gae_lambda": 1.0, "net_arch": "small"}

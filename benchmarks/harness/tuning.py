@@ -10,6 +10,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from typing import Any
 
 import yaml
@@ -17,11 +18,11 @@ import yaml
 from benchmarks.harness.runner import git_commit, start_ray
 
 
-def register_a2c_space() -> None:
+def a2c_space() -> tuple[Callable, Callable]:
     """
-    The comparison table's tuned A2C: the zoo's A2C sampler plus the initial policy (log std, orthogonal init) that
-    sb3-pg's samplers draw, so that every tuned row searches the same policy dimensions. Only the benchmarks use
-    it: ``sb3-pg train --algo a2c -optimize`` keeps the zoo's space.
+    The comparison table's tuned A2C, as (sampler, converter): the zoo's A2C sampler plus the initial policy (log
+    std, orthogonal init) that sb3-pg's samplers draw, so that every tuned row searches the same policy dimensions.
+    Only the benchmarks use it: ``sb3-pg train --algo a2c -optimize`` keeps the zoo's space.
     """
     from rl_zoo3 import hyperparams_opt
 
@@ -32,8 +33,14 @@ def register_a2c_space() -> None:
         params["policy_kwargs"].update(sample_policy_init(trial))
         return params
 
-    hyperparams_opt.HYPERPARAMS_SAMPLER["a2c"] = sample_a2c_params
-    hyperparams_opt.HYPERPARAMS_CONVERTER["a2c"] = with_policy_init(hyperparams_opt.convert_onpolicy_params)
+    return sample_a2c_params, with_policy_init(hyperparams_opt.convert_onpolicy_params)
+
+
+def register_a2c_space() -> None:
+    """:func:`a2c_space` in the zoo's tables, for the zoo's optimisation in a tuning worker's own process."""
+    from rl_zoo3 import hyperparams_opt
+
+    hyperparams_opt.HYPERPARAMS_SAMPLER["a2c"], hyperparams_opt.HYPERPARAMS_CONVERTER["a2c"] = a2c_space()
 
 
 class PartlyFixedTrial:
@@ -226,11 +233,11 @@ def export(args: argparse.Namespace) -> str:
 
     import sb3_pg.zoo
 
-    register_a2c_space()
     study = open_study(args.storage, args.study_name)
     best = study.best_trial
     fixed = study.user_attrs.get("fixed", {})  # not searched: every trial ran them
-    converted = HYPERPARAMS_CONVERTER[args.algo]({**best.params, **fixed})
+    convert = a2c_space()[1] if args.algo == "a2c" else HYPERPARAMS_CONVERTER[args.algo]  # the zoo's tables unchanged
+    converted = convert({**best.params, **fixed})
     with open(args.conf_file or sb3_pg.zoo.HYPERPARAMS_DIR / f"{args.algo}.yml") as file:
         # The entry it was tuned from (n_envs, normalize, ..., and its budget n_timesteps, not the trials')
         entry = dict(yaml.safe_load(file).get(args.env, {}))
