@@ -345,7 +345,13 @@ def test_rliable_summary_on_synthetic_runs(tmp_path):
     short = readme.read_text().splitlines()
     assert short[:2] == ["intro", f"<!-- {marker} -->"] and short[-2:] == [f"<!-- /{marker} -->", "outro"]
     assert short[2].startswith("| method | seeds | Acrobot-v1: IQM [95% CI] | mean ± sample std | CartPole-v1:")
-    for row, label in zip(short[4:-2], truth, strict=True):
+    assert short[7:9] == [
+        "",
+        "Normalised final return over 2 envs (10 seeds each; 0: a random policy, 1: the "
+        "reference), IQM [95% CI]: reinforce {:.2f} [{:.2f}, {:.2f}]; a2c {:.2f} [{:.2f}, {:.2f}]; PPO (zoo) "
+        "{:.2f} [{:.2f}, {:.2f}].".format(*iqm["reinforce"], *iqm["a2c"], *iqm["ppo"]),
+    ]
+    for row, label in zip(short[4:7], truth, strict=True):
         cells = [f"{label if label != 'ppo' else 'PPO (zoo)'}", "10"]
         for env in ("Acrobot-v1", "CartPole-v1"):  # the envs in sorted order
             final = np.array(summary[f"{env}/{label}"]["final"])
@@ -365,6 +371,45 @@ def test_short_table_shows_unequal_seeds_and_missing_rows():
     lines = short_table(rows, ["Chee", "Hop"], {"ppo_zoo": "PPO (zoo-tuned)"}).splitlines()
     assert lines[2] == "| a2c | 10 | 3 [2, 4] | 3 ± 1 | 1 [0, 2] | 1 ± 1 |"
     assert lines[3] == "| PPO (zoo-tuned) | 0 / 3 | - | - | 5 [4, 6] | 5 ± 1 |"
+    # A suite (more envs than methods): a row per env, the methods side by side
+    rows["a2c"]["Ant"] = (1, "7 [7, 7]", "7 ± nan")
+    lines = short_table(rows, ["Chee", "Hop", "Ant"], {"ppo_zoo": "PPO (zoo-tuned)"}).splitlines()
+    assert lines[0] == "| env | seeds | a2c | PPO (zoo-tuned) |"
+    assert lines[2:] == [
+        "| Chee | 10 / 0 | 3 [2, 4] | - |",
+        "| Hop | 10 / 3 | 1 [0, 2] | 5 [4, 6] |",
+        "| Ant | 1 / 0 | 7 [7, 7] | - |",
+    ]
+
+
+def test_a_partial_study_aggregates_its_finished_envs(tmp_path, monkeypatch):
+    """An env with runs still to come stays out of the aggregate (named), rather than cutting every env's seeds."""
+    from benchmarks.harness import report
+
+    monkeypatch.setattr(report, "random_policy_return", lambda env: 0.0)
+    rng = np.random.default_rng(0)
+    lines = []
+    for prefix, env in (("cp", "CartPole-v1"), ("ac", "Acrobot-v1"), ("pe", "Pendulum-v1")):
+        for algo, mean in (("reinforce", 100.0), ("ppo", 300.0)):
+            seeds = 1 if prefix == "pe" and algo == "ppo" else 4  # Pendulum's ppo: 1 of 4 seeds finished
+            write_synthetic_runs(tmp_path / "runs", f"{prefix}_{algo}", rng.normal(mean, 5.0, size=seeds))
+            lines += [f"{prefix}_{algo}_s{seed} --algo {algo} --env {env} --seed {seed}" for seed in range(4)]
+    lines += [f"mc_reinforce_s{seed} --algo reinforce --env MountainCar-v0 --seed {seed}" for seed in range(4)]
+    run_list = tmp_path / "runs.txt"
+    run_list.write_text("\n".join(lines) + "\n")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"<!-- {tmp_path.name} -->\n<!-- /{tmp_path.name} -->\n")
+    report.summarize(run_list, tmp_path, None, 100, reps=500, readmes=[readme])
+
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary["normalised"]["scale"]) == {"CartPole-v1", "Acrobot-v1"}
+    assert summary["Pendulum-v1/ppo"]["final"] and len(summary["Pendulum-v1/ppo"]["final"]) == 1
+    assert "Over envs (4 seeds each)" in (tmp_path / "summary.md").read_text()
+    block = readme.read_text()
+    assert "| Pendulum-v1 | 4 / 1 |" in block  # its cells are shown with their seed counts
+    assert "| MountainCar-v0 | 0 | - | - |" in block  # and the list's envs with none finished yet
+    assert "over 2 envs (4 seeds each" in block
+    assert "Not yet in it (runs to come): MountainCar-v0, Pendulum-v1." in block
 
 
 def test_summary_refuses_a_readme_without_its_block_or_an_unknown_name(tmp_path, monkeypatch):

@@ -170,14 +170,30 @@ def cell(point: np.ndarray, bounds: np.ndarray, index: int, digits: int = 0) -> 
 
 
 def short_table(rows: dict[str, dict[str, tuple[int, str, str]]], envs: list[str], names: dict[str, str]) -> str:
-    """One row per method, the envs side by side: seeds, final IQM [CI] and mean ± sample std."""
+    """
+    The README's table of the final return. Few envs: one row per method, the envs side by side (seeds, IQM [CI],
+    mean ± sample std). More envs than methods (a suite): one row per env, the methods side by side (IQM [CI]).
+    The seeds column is one count, or the count of each cell where they differ (0: none finished yet).
+    """
+
+    def seeds(counts: list[int]) -> str:
+        return str(counts[0]) if len(set(counts)) == 1 else " / ".join(map(str, counts))
+
+    if len(envs) > len(rows):
+        methods = list(rows)
+        lines = ["| env | seeds | " + " | ".join(names.get(label, label) for label in methods) + " |"]
+        lines.append("|---|---|" + "---|" * len(methods))
+        for env in envs:
+            counts = [rows[label][env][0] if env in rows[label] else 0 for label in methods]
+            values = [rows[label][env][1] if env in rows[label] else "-" for label in methods]
+            lines.append(f"| {env} | {seeds(counts)} | {' | '.join(values)} |")
+        return "\n".join(lines)
     header = "| method | seeds | " + " | ".join(f"{env}: IQM [95% CI] | mean ± sample std" for env in envs) + " |"
     lines = [header, "|---|---|" + "---|---|" * len(envs)]
     for label, cells in rows.items():
         counts = [cells[env][0] if env in cells else 0 for env in envs]
-        seeds = str(counts[0]) if len(set(counts)) == 1 else " / ".join(map(str, counts))
         values = [part for env in envs for part in (cells[env][1:] if env in cells else ("-", "-"))]
-        lines.append(f"| {names.get(label, label)} | {seeds} | {' | '.join(values)} |")
+        lines.append(f"| {names.get(label, label)} | {seeds(counts)} | {' | '.join(values)} |")
     return "\n".join(lines)
 
 
@@ -278,10 +294,13 @@ def summarize(
         around_block(readme, results.name)
     runs = results / "runs"
     per_env: dict[str, dict[str, dict]] = defaultdict(dict)
+    unfinished: set[str] = set()  # envs with a run of the list still to come
     for (env, label), run_names in sorted(
         groups.items(), key=lambda item: (item[0][0], METHODS.index(algo_of(item[0][1])), item[0][1])
     ):
         done = [name for name in run_names if (runs / f"{name}.csv").exists()]
+        if len(done) < len(run_names):
+            unfinished.add(env)
         if not done:
             continue
         evaluations = [load_evaluations(runs / f"{name}.csv") for name in done]
@@ -309,7 +328,9 @@ def summarize(
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     summary: dict = {}
-    short: dict[str, dict[str, tuple[int, str, str]]] = defaultdict(dict)
+    # Every cell of the list, finished or not, so that a partial table has the final one's shape
+    ordered = sorted(groups, key=lambda key: (METHODS.index(algo_of(key[1])), key[1]))
+    short: dict[str, dict[str, tuple[int, str, str]]] = {label: {} for _, label in ordered}
     improvements = ["| env | P(X > Y) | probability [CI] |", "|---|---|---|"]
     for env, methods in per_env.items():
         finals = {label: data["curve"][:, -1:] for label, data in methods.items()}
@@ -374,22 +395,25 @@ def summarize(
         )
         markdown += f"\nwith its {CONFIDENCE}:\n\n" + "\n".join(improvements)
 
-    # Over envs: scores normalised between a random policy and a reference, for the methods run on every env
-    common = set.intersection(*(set(methods) for methods in per_env.values())) if per_env else set()
-    if len(per_env) > 1 and common:
+    # Over envs: scores normalised between a random policy and a reference, for the methods run on every env.
+    # A partial study aggregates its finished envs only: one env's first seeds would cut every env to them.
+    finished = {env: methods for env, methods in per_env.items() if env not in unfinished}
+    common = set.intersection(*(set(methods) for methods in finished.values())) if finished else set()
+    aggregate = ""
+    if len(finished) > 1 and common:
         references = dict(references or {})
         scale = {}
-        for env, methods in per_env.items():
+        for env, methods in finished.items():
             random_return = random_policy_return(env)
             reference = references.get(env, max(data["curve"][:, -1].mean() for data in methods.values()))
             scale[env] = (random_return, reference)
-        n_runs = min(len(per_env[env][label]["runs"]) for env in per_env for label in common)
-        labels = [label for label in next(iter(per_env.values())) if label in common]
+        n_runs = min(len(finished[env][label]["runs"]) for env in finished for label in common)
+        labels = [label for label in next(iter(finished.values())) if label in common]
         normalised = {
             label: np.stack(
                 [
-                    (per_env[env][label]["curve"][:n_runs, -1] - scale[env][0]) / (scale[env][1] - scale[env][0])
-                    for env in per_env
+                    (finished[env][label]["curve"][:n_runs, -1] - scale[env][0]) / (scale[env][1] - scale[env][0])
+                    for env in finished
                 ],
                 axis=1,
             )
@@ -403,9 +427,16 @@ def summarize(
             for label in labels
         ]
         envs = ", ".join(f"{env} ({low:.0f} → {high:.0f})" for env, (low, high) in scale.items())
+        pending = f" Not yet in it (runs to come): {', '.join(sorted(unfinished))}." if unfinished else ""
         markdown += (
             f"\n\nOver envs ({n_runs} seeds each): final returns normalised from a random policy's (0) to a reference"
-            f" (1; given, or the best method's mean final return): {envs}.\n\n" + "\n".join(rows)
+            f" (1; given, or the best method's mean final return): {envs}.{pending}\n\n" + "\n".join(rows)
+        )
+        aggregate = (
+            f"\n\nNormalised final return over {len(finished)} envs ({n_runs} seeds each; 0: a random policy, 1: the "
+            f"reference), IQM [95% CI]: "
+            + "; ".join(f"{named(label)} {cell(points[label], bounds[label], 0, 2)}" for label in labels)
+            + f".{pending}"
         )
         summary["normalised"] = {"scale": scale, "iqm": {k: [points[k][0], *bounds[k][:, 0]] for k in labels}}
         from rliable import library as rly
@@ -458,7 +489,9 @@ def summarize(
         )
     for readme in readmes:
         before, after = around_block(readme, results.name)
-        readme.write_text(before + short_table(short, list(per_env), names) + "\n" + after)
+        readme.write_text(
+            before + short_table(short, sorted({env for env, _ in groups}), names) + aggregate + "\n" + after
+        )
     (results / "summary.md").write_text(markdown + "\n")
     (results / "summary.json").write_text(json.dumps(summary, indent=1, default=float) + "\n")
     print(markdown)
