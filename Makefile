@@ -1,5 +1,6 @@
-# The two commands of the README. Both create .venv on first use, installing the CPU build of torch
-# before anything that depends on torch (otherwise pip pulls several GB of CUDA packages).
+# The two commands of the README (train, test) and what CI runs besides (conformance, core, smoke). Each creates
+# its virtualenv on first use, installing the CPU build of torch before anything that depends on torch
+# (otherwise pip pulls several GB of CUDA packages).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -8,13 +9,14 @@ TORCH := torch==2.13.0
 # installs from a resolution made for it (pip's own resolver backtracks for too long there)
 CONSTRAINTS := $(shell $(PYTHON) -c 'import sys; print("-c .ci/constraints-py310.txt" if sys.version_info < (3, 11) else "-c benchmarks/constraints.txt")')
 
-.PHONY: train test smoke
+.PHONY: train test conformance core smoke
 
+# Everything: the package with all its extras (zoo, mujoco, box2d, benchmarks, tests), editable
 $(VENV)/.installed: pyproject.toml benchmarks/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q $(CONSTRAINTS) -e ".[tests,benchmarks]"
+	$(PY) -m pip install -q $(CONSTRAINTS) -e ".[all]"
 	touch $@
 
 # Train REINFORCE with baseline on CartPole-v1 through the RL Zoo harness, then run the trained
@@ -28,6 +30,20 @@ test: $(VENV)/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	WANDB_MODE=offline $(PY) -m pytest -q
+
+# SB3's own test suite (downloaded from the package index at the installed version) with our classes in A2C's place
+conformance: $(VENV)/.installed
+	$(PY) tests/conformance/run.py
+
+# The package alone (`pip install .`, no extras) in a fresh virtualenv: the three classes train, save and load,
+# and the sb3-pg command says in one line which extra it needs
+core:
+	rm -rf .venv-core
+	$(PYTHON) -m venv .venv-core
+	.venv-core/bin/python -m pip install -q --upgrade pip
+	.venv-core/bin/python -m pip install -q $(TORCH)
+	.venv-core/bin/python -m pip install -q .
+	cd .venv-core && bin/python $(abspath tests/core_install.py)
 
 # A brief check of another Python (CI: 3.10): install, import, and train each algorithm through the zoo
 smoke: $(VENV)/.installed

@@ -18,14 +18,13 @@ from pathlib import Path
 
 import numpy as np
 import torch as th
-from rl_zoo3.exp_manager import ExperimentManager
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecNormalize, sync_envs_normalization
 
-import sb3_pg.zoo  # noqa: F401  (registers the algorithms with the zoo)
 from sb3_pg import REINFORCEBaseline
 from sb3_pg.common import estimators
 from sb3_pg.diagnostics import PHI_FORMS, collect_episodes, gradient_variance
+from sb3_pg.zoo import ExperimentManager, register
 
 CONFIG = Path(__file__).parents[1] / "hyperparams" / "reinforce_baseline.yml"
 # Per env: checkpoints (env steps; the last is the shipped training budget), episodes per batch (CartPole: the
@@ -43,7 +42,7 @@ def fit_critic(model: REINFORCEBaseline, env, n_episodes: int, n_updates: int = 
     returns = estimators.reward_to_go(episodes.rewards.astype(np.float64), episodes.dones, model.gamma)
     target = th.as_tensor(returns, dtype=th.float32)
     observations = th.as_tensor(episodes.observations)
-    _, critic = model._actor_critic_parameters()
+    _, critic = (group["params"] for group in model.policy.optimizer.param_groups)  # the actor's, the critic's
     optimizer = th.optim.Adam(critic, lr=1e-3)
     for _ in range(n_updates):
         loss = th.nn.functional.mse_loss(model.policy.predict_values(observations), target)
@@ -56,6 +55,7 @@ def fit_critic(model: REINFORCEBaseline, env, n_episodes: int, n_updates: int = 
 def measure_env(env_id: str, n_batches: int, seed: int, scale: float, logs: Path) -> dict:
     settings = SETTINGS[env_id]
     checkpoints = [int(step * scale) for step in settings["checkpoints"]]
+    register()
     experiment = ExperimentManager(
         argparse.Namespace(), "reinforce_baseline", env_id, str(logs), config=str(CONFIG), seed=seed, verbose=0
     )

@@ -15,9 +15,9 @@ from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv, sync_envs_normalization
 
 from sb3_pg.common import estimators
-from sb3_pg.common.policies import score_sq_norms, supports_score_norms
 from sb3_pg.common.validation import check_int, check_real
 from sb3_pg.reinforce import REINFORCE
+from sb3_pg.reinforce.reinforce import score_sq_norms, supports_score_norms
 
 # The Φ_t of sb3_pg.common.estimators, from the noisiest to the most biased ("reward_to_go_optimal", G_t − b*,
 # where the policy's score norms can be vectorised: not with Discrete/MultiDiscrete observations)

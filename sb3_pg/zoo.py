@@ -1,17 +1,19 @@
 """
 RL Zoo integration.
 
-Importing this module registers ``reinforce``, ``reinforce_baseline`` and ``onestep_ac`` in rl-zoo3's
-algorithm table (``rl_zoo3.utils.ALGOS``) and their optuna samplers and converters
-(``rl_zoo3.hyperparams_opt``), next to the zoo's own ``a2c`` and ``ppo``: every zoo entry point run in
-the same process (train, tune with ``-optimize``, enjoy, record-video, plots) then finds them.
+Importing this module changes nothing. :func:`register` adds ``reinforce``, ``reinforce_baseline`` and
+``onestep_ac`` to rl-zoo3's algorithm table (``rl_zoo3.utils.ALGOS``) and their optuna samplers and converters
+(``rl_zoo3.hyperparams_opt``), next to the zoo's own ``a2c`` and ``ppo``, as the zoo's docs show for other
+libraries: every zoo entry point run in the same process (train, tune with ``-optimize``, enjoy, record-video,
+plots) then finds them.
 
 :func:`main` is the zoo's command line with that done (``sb3-pg train|enjoy|record_video|plot_train|...`` or
 ``python -m sb3_pg ...``, same flags as ``python -m rl_zoo3.cli``). For ``train`` it defaults
 ``--conf-file`` to sb3-pg's ``hyperparams/<algo>.yml`` for our algorithms (and for a2c/ppo on the
 environments that file covers, e.g. the v5 MuJoCo tasks), checks the environment and the yml entry up
 front so that a mistake is one line, not a traceback, and makes wandb (``--track``) offline by default,
-writing its runs under the log folder.
+writing its runs under the log folder. While the zoo runs, a discount written in an entry's ``normalize`` is kept
+(see :class:`ExperimentManager`).
 """
 
 import argparse
@@ -24,13 +26,13 @@ from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import gymnasium as gym
 import numpy as np
 import optuna
 import yaml
-from rl_zoo3 import hyperparams_opt
-from rl_zoo3.exp_manager import ExperimentManager
+from rl_zoo3 import exp_manager, hyperparams_opt
 from rl_zoo3.utils import ALGOS
 from torch import nn
 
@@ -167,7 +169,7 @@ def normalize_kwargs(entry: dict[str, Any]) -> dict[str, Any] | None:
     """
     The ``VecNormalize`` arguments that the zoo builds for a yml entry (``None``: no normalisation), with the
     discount written out. The zoo takes it from the entry's ``gamma`` unless ``normalize`` gives one (see
-    :func:`_preprocess_normalization`); in ``-optimize`` mode the entry is the base one, without the trial's
+    :class:`ExperimentManager`); in ``-optimize`` mode the entry is the base one, without the trial's
     sampled γ, so the trials normalise with the base entry's γ, by default VecNormalize's 0.99.
     """
     if not entry.get("normalize", False):
@@ -179,25 +181,8 @@ def normalize_kwargs(entry: dict[str, Any]) -> dict[str, Any] | None:
     return kwargs
 
 
-_zoo_preprocess_normalization = ExperimentManager._preprocess_normalization
-
-
-def _preprocess_normalization(self: ExperimentManager, hyperparams: dict[str, Any]) -> dict[str, Any]:
-    """
-    The zoo's, except that a discount given in ``normalize`` (``"dict(gamma=0.99)"``) is kept: the zoo would
-    replace it with the algorithm's ``gamma``, so that an entry exported from a study could not normalise its
-    rewards as the study's trials did.
-    """
-    explicit = _given_normalize_kwargs(hyperparams).get("gamma")
-    hyperparams = _zoo_preprocess_normalization(self, hyperparams)
-    if explicit is not None:
-        self.normalize_kwargs["gamma"] = explicit
-    return hyperparams
-
-
 def register() -> None:
     """Add sb3-pg's algorithms to rl-zoo3's tables (idempotent)."""
-    ExperimentManager._preprocess_normalization = _preprocess_normalization
     ALGOS.update(SB3_PG_ALGOS)
     hyperparams_opt.HYPERPARAMS_SAMPLER.update(
         reinforce=sample_reinforce_params,
@@ -208,7 +193,20 @@ def register() -> None:
         hyperparams_opt.HYPERPARAMS_CONVERTER[name] = _convert_common
 
 
-register()
+class ExperimentManager(exp_manager.ExperimentManager):
+    """The zoo's, in place of it while ``sb3-pg train`` runs (the zoo's train() makes one of its own)."""
+
+    def _preprocess_normalization(self, hyperparams: dict[str, Any]) -> dict[str, Any]:
+        """
+        The zoo's, except that a discount given in ``normalize`` (``"dict(gamma=0.99)"``) is kept: the zoo would
+        replace it with the algorithm's ``gamma``, so that an entry exported from a study could not normalise its
+        rewards as the study's trials did.
+        """
+        explicit = _given_normalize_kwargs(hyperparams).get("gamma")
+        hyperparams = super()._preprocess_normalization(hyperparams)
+        if explicit is not None:
+            self.normalize_kwargs["gamma"] = explicit
+        return hyperparams
 
 
 def _train_flags(args: list[str]) -> argparse.Namespace:
@@ -253,8 +251,6 @@ def _check_entry(algo: str, entry: dict[str, Any], where: str) -> None:
         raise ValueError(f"{where}: policy must be one of {', '.join(aliases)}, got {policy!r}")
     policy_kwargs = entry.get("policy_kwargs", {})
     if isinstance(policy_kwargs, str):
-        from rl_zoo3 import exp_manager
-
         try:  # where the zoo evaluates it (th, nn, RMSpropTFLike, ...)
             policy_kwargs = eval(policy_kwargs, vars(exp_manager))
         except Exception as error:
@@ -286,6 +282,7 @@ def check_train_args(args: list[str]) -> list[str]:
     :return: the arguments for the zoo's ``train``
     :raises ValueError: with a one-line message naming what is wrong
     """
+    register()
     flags = _train_flags(args)
     if flags.n_timesteps is not None and flags.n_timesteps <= 0:
         raise ValueError(f"-n {flags.n_timesteps}: the number of env steps must be >= 1 (leave -n out for the yml's)")
@@ -417,14 +414,17 @@ def main(argv: list[str] | None = None) -> None:
         except ValueError as error:
             sys.exit(f"sb3-pg plot_from_file: error: {error}")
     if script == "record_video":  # a plain script in rl-zoo3, not one of its cli's commands
+        register()
         sys.argv = ["sb3-pg record_video", *args]
         runpy.run_module("rl_zoo3.record_video", run_name="__main__")
         return
     from rl_zoo3 import cli
 
+    register()
     sys.argv = ["sb3-pg", script, *args]
     try:
-        cli.main()
+        with mock.patch("rl_zoo3.train.ExperimentManager", ExperimentManager):
+            cli.main()
     except HyperparameterError as error:  # a bad value from the yml or -params, found when the zoo builds the model
         sys.exit(f"sb3-pg {script}: error: {error}")
     except AssertionError as error:  # the zoo's checks of what enjoy and the plots are given (a missing run folder)

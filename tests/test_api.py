@@ -1,12 +1,14 @@
 """The SB3 API: action spaces, policies, save/load, predict, VecNormalize, callbacks, seeding, bad input."""
 
 import csv
+import os
 import warnings
 import zipfile
 
 import gymnasium as gym
 import numpy as np
 import pytest
+import stable_baselines3
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.buffers import DictRolloutBuffer, RolloutBuffer
@@ -86,7 +88,7 @@ def parameters(model) -> list[np.ndarray]:
 )
 def test_every_action_space_trains(algo, env_fn):
     model = make(algo, make_vec_env(env_fn, n_envs=2, seed=0))
-    actor, critic = model._actor_critic_parameters()
+    actor, critic = (group["params"] for group in model.policy.optimizer.param_groups)
     before = {id(p): p.detach().clone() for p in model.policy.parameters()}
     model.learn(300)
     assert model.num_timesteps >= 300
@@ -178,6 +180,8 @@ def test_box_actions_reach_the_env_clipped(algo):
     sent_actions = np.concatenate(sent)
     assert np.abs(sent_actions).max() <= 1.0
     assert np.isclose(np.abs(sent_actions), 1.0).any()  # some draws were clipped
+    if algo is OneStepAC:
+        return  # SB3's own rollout loop, as in A2C
     obs = np.stack([model.observation_space.sample() for _ in range(64)])
     stored, stepped = model._sample_actions(obs)  # the log-probabilities are of the raw draws
     assert np.abs(stored).max() > 1.0
@@ -237,6 +241,21 @@ def test_predict(algo):
     assert 0.2 < np.mean(stochastic != deterministic) < 0.8
     single, _ = model.predict(obs[0])
     assert single.shape == ()
+    # A reset()'s (obs, info) tuple gets SB3's own error, as with A2C
+    with pytest.raises(ValueError, match="mixing Gym API"):
+        model.predict(gym.make("CartPole-v1").reset())
+    with pytest.raises(ValueError, match="mixing Gym API"):
+        stable_baselines3.A2C("MlpPolicy", "CartPole-v1").predict(gym.make("CartPole-v1").reset())
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_inputs_sb3_accepts(algo, tmp_path):
+    """Any path SB3 takes for a log folder or a file, and numpy scalars for numbers and flags."""
+    model = algo("MlpPolicy", "CartPole-v1", tensorboard_log=tmp_path / "tb", gamma=np.float32(0.9), seed=0)
+    model.learn(300)
+    assert list((tmp_path / "tb").iterdir())  # a run folder was written
+    model.save(tmp_path / "model")
+    assert algo.load(os.fspath(tmp_path / "model.zip")).gamma == pytest.approx(0.9)
 
 
 @pytest.mark.parametrize("algo", ALGOS)
@@ -409,7 +428,7 @@ class TupleObsEnv(gym.Env):
         (REINFORCE, dict(gamma=True), TypeError, "gamma"),
         (REINFORCE, dict(n_episodes=True), TypeError, "n_episodes"),
         (REINFORCE, dict(reward_to_go="yes"), TypeError, "reward_to_go"),
-        (REINFORCE, dict(normalize_returns=3), TypeError, "normalize_returns"),
+        (REINFORCE, dict(normalize_advantage=3), TypeError, "normalize_advantage"),
         (REINFORCE, dict(batch_size=0), ValueError, "batch_size"),
         (REINFORCE, dict(max_episode_steps=0), ValueError, "max_episode_steps"),
         (REINFORCE, dict(rollout_buffer_class=RolloutBuffer), TypeError, "rollout_buffer_class"),
@@ -492,10 +511,19 @@ def test_buffers_are_sb3s(algo):
     assert isinstance(make(algo, "CartPole-v1").rollout_buffer, RolloutBuffer)
     dict_model = algo("MultiInputPolicy", SimpleMultiObsEnv(random_start=False))
     assert isinstance(dict_model.rollout_buffer, DictRolloutBuffer)
+
     # rollout_buffer_kwargs reach the buffer, as in A2C/PPO
-    flag = "discount_state_weighting" if algo is OneStepAC else "reward_to_go"
-    model = make(algo, "CartPole-v1", rollout_buffer_kwargs={flag: False})
-    assert getattr(model.rollout_buffer, flag) is False
+    class FlaggedBuffer(algo.buffer_classes[0]):
+        def __init__(self, *args, flag: bool = False, **kwargs):
+            self.flag = flag
+            super().__init__(*args, **kwargs)
+
+    model = make(algo, "CartPole-v1", rollout_buffer_class=FlaggedBuffer, rollout_buffer_kwargs={"flag": True})
+    assert model.rollout_buffer.flag is True
+    # The algorithm's options are its own arguments only, as SB3's gamma is: one source of truth
+    option = "discount_state_weighting" if algo is OneStepAC else "reward_to_go"
+    with pytest.raises(TypeError, match=option):
+        make(algo, "CartPole-v1", rollout_buffer_kwargs={option: False})
 
 
 @pytest.mark.parametrize("algo", ALGOS)
@@ -517,7 +545,7 @@ def test_minibatches_make_the_same_update(algo):
         model._setup_learn(10_000)
         model.collect_rollouts(model.env, model._init_callback(None), model.rollout_buffer)
         model.train()
-    assert models[0].rollout_buffer.n_steps > 7  # several minibatches
+    assert models[0].rollout_buffer.in_batch.sum() > 7  # several minibatches
     for a, b in zip(parameters(models[0]), parameters(models[1]), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
 
@@ -603,10 +631,10 @@ def test_a_batch_larger_than_the_budget(algo):
     with pytest.warns(UserWarning, match=r"first batch took \d+ env steps.*total_timesteps=4 .*n_episodes=8"):
         model = algo("MlpPolicy", "CartPole-v1", seed=0).learn(4)
     assert model._n_updates == 1 and model.rollout_buffer.n_episodes == 8
-    assert model.num_timesteps == model.rollout_buffer.n_steps  # one env: every step belongs to the batch
+    assert model.num_timesteps == model.rollout_buffer.in_batch.sum()  # one env: every step belongs to the batch
     with pytest.warns(UserWarning, match="min_batch_steps=500"):
         model = algo("MlpPolicy", "CartPole-v1", n_episodes=None, min_batch_steps=500, seed=0).learn(400)
-    assert model._n_updates == 1 and model.rollout_buffer.n_steps >= 500
+    assert model._n_updates == 1 and model.rollout_buffer.in_batch.sum() >= 500
     # A batch that fits gives no warning, and a later learn() call's first batch is judged against its own budget
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -670,7 +698,7 @@ class HugeRewardEnv(IdentityEnvBox):
 
 
 def test_a_non_finite_loss_stops_the_update_before_its_step():
-    model = REINFORCE("MlpPolicy", make_vec_env(lambda: HugeRewardEnv(ep_length=4)), normalize_returns=False, seed=0)
+    model = REINFORCE("MlpPolicy", make_vec_env(lambda: HugeRewardEnv(ep_length=4)), normalize_advantage=False, seed=0)
     before = parameters(model)
     with pytest.raises(RuntimeError, match=r"diverged at update 1: the policy loss is -?(inf|nan), its gradient"):
         model.learn(100)
@@ -699,7 +727,7 @@ def test_set_logger(algo, tmp_path, monkeypatch):
 
 
 def test_load_says_which_algorithm_saved_the_file(tmp_path):
-    """Another library's model, another of our algorithms', a 0.1 file of one without a critic, or no model at all."""
+    """Another library's model, another of our algorithms', or no model at all."""
     from stable_baselines3 import A2C
 
     A2C("MlpPolicy", "CartPole-v1").save(tmp_path / "a2c")
@@ -708,8 +736,6 @@ def test_load_says_which_algorithm_saved_the_file(tmp_path):
         REINFORCE.load(tmp_path / "a2c.zip")
     with pytest.raises(ValueError, match="saved by REINFORCE, not by REINFORCEBaseline"):
         REINFORCEBaseline.load(tmp_path / "reinforce.zip")
-    with pytest.raises(ValueError, match="saved by an algorithm without a critic, not by OneStepAC"):
-        OneStepAC.load("tests/data/reinforce_cartpole.zip")  # sb3-pg 0.1: no algorithm name in the file
     (tmp_path / "junk.zip").write_bytes(b"not a zip")
     with pytest.raises(ValueError, match=r"junk\.zip is not a model file that REINFORCE can load"):
         REINFORCE.load(tmp_path / "junk.zip")

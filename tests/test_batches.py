@@ -58,7 +58,7 @@ def test_batch_holds_every_episode_started_before_it_filled():
     for key, value in expected.items():
         assert returns[key] == pytest.approx(value), key
     assert model.rollout_buffer.n_episodes == 3
-    assert model.rollout_buffer.n_steps == 11
+    assert int(model.rollout_buffer.in_batch.sum()) == 11
     assert model.num_timesteps == 12  # 6 VecEnv steps; env 0's sixth step (episode C) is discarded
 
 
@@ -80,7 +80,7 @@ def test_min_batch_steps_keeps_starting_episodes():
     assert (0, 2, 3) in keys  # C ran to its end
     assert (1, 1, 0) not in keys
     assert model.rollout_buffer.n_episodes == 4
-    assert model.rollout_buffer.n_steps == 3 + 2 + 4 + 6
+    assert int(model.rollout_buffer.in_batch.sum()) == 3 + 2 + 4 + 6
 
 
 def test_full_return_mode_weights_every_step_by_g0():
@@ -182,8 +182,8 @@ def test_episode_batch_bookkeeping_by_hand():
     dones = {2: [True, False], 4: [True, False], 5: [False, True]}
     seen = []
     while not batch.complete:
-        batch.step(np.array(dones.get(batch.n_steps + 1, [False, False])))
-        seen.append((batch.n_steps, batch.in_batch.tolist(), batch.n_started, batch.n_batch_steps))
+        batch.step(np.array(dones.get(batch.n_vec_steps + 1, [False, False])))
+        seen.append((batch.n_vec_steps, batch.in_batch.tolist(), batch.n_started, batch.n_batch_steps))
     assert seen == [
         (1, [True, True], 2, 2),
         (2, [True, True], 3, 4),  # env 0's first episode ends: its second joins, the batch is now full

@@ -197,7 +197,9 @@ def test_tuned_a2c_draws_the_initial_policy_too(monkeypatch):
     from rl_zoo3 import hyperparams_opt
     from stable_baselines3 import A2C
 
-    import sb3_pg.zoo  # noqa: F401  (registers sb3-pg's samplers)
+    import sb3_pg.zoo
+
+    sb3_pg.zoo.register()
     from benchmarks.harness.tuning import a2c_space, register_a2c_space
 
     assert hyperparams_opt.HYPERPARAMS_SAMPLER["a2c"] is hyperparams_opt.sample_a2c_params

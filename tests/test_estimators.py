@@ -11,7 +11,6 @@ GAMMA = 0.5
 # env 1: an episode of 4 steps (truncated), then the first step of an unfinished one.
 REWARDS = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0], [4.0, 40.0], [5.0, 50.0]])
 DONES = np.array([[0, 0], [1, 0], [0, 0], [0, 1], [1, 0]], dtype=bool)
-BOOTSTRAP = np.array([[0, 0], [0, 0], [0, 0], [0, 8.0], [4.0, 0]])
 
 
 def test_reward_to_go_stays_in_its_episode():
@@ -25,20 +24,6 @@ def test_reward_to_go_stays_in_its_episode():
         ]
     )
     np.testing.assert_allclose(estimators.reward_to_go(REWARDS, DONES, GAMMA), expected)
-
-
-def test_reward_to_go_bootstraps_only_where_told():
-    # V(s_T) = 4 for env 0's second episode, 8 for env 1's first; added as γ·V at the last step
-    expected = np.array(
-        [
-            [2.0, 10 + 0.5 * 20 + 0.25 * 30 + 0.125 * (40 + 0.5 * 8)],
-            [2.0, 20 + 0.5 * 30 + 0.25 * (40 + 0.5 * 8)],
-            [3 + 0.5 * 4 + 0.25 * (5 + 0.5 * 4), 30 + 0.5 * (40 + 0.5 * 8)],
-            [4 + 0.5 * (5 + 0.5 * 4), 40 + 0.5 * 8],
-            [5 + 0.5 * 4, 50],
-        ]
-    )
-    np.testing.assert_allclose(estimators.reward_to_go(REWARDS, DONES, GAMMA, BOOTSTRAP), expected)
 
 
 def test_episode_return_repeats_g0():

@@ -65,7 +65,7 @@ def test_reinforce_gradient_matches_analytic():
     mean, cov = analytic_gradient()
     # At the uniform policy the worst arm is pushed down and the best one up (seed 000's bandit)
     assert mean[0] < 0 < mean[2]
-    estimates = gradient_estimates(bandit_model(REINFORCE, normalize_returns=False))
+    estimates = gradient_estimates(bandit_model(REINFORCE, normalize_advantage=False))
     assert_unbiased(estimates, mean, cov)
     # The spread is that of the plain score-function estimator averaged over a batch
     measured = np.trace(np.cov(estimates.T))
@@ -75,7 +75,7 @@ def test_reinforce_gradient_matches_analytic():
 def test_a_wrong_estimator_is_detected():
     """The test above can fail: whole-batch normalisation rescales the step, so the mean moves."""
     mean, cov = analytic_gradient()
-    estimates = gradient_estimates(bandit_model(REINFORCE, normalize_returns=True))
+    estimates = gradient_estimates(bandit_model(REINFORCE, normalize_advantage=True))
     with pytest.raises(AssertionError):
         assert_unbiased(estimates, mean, cov)
 
@@ -90,7 +90,7 @@ def test_state_only_baseline_keeps_the_mean_and_lowers_the_variance():
         model.policy.value_net.weight.zero_()
         model.policy.value_net.bias.fill_(baseline)
     with_baseline = gradient_estimates(model)
-    without_baseline = gradient_estimates(bandit_model(REINFORCE, normalize_returns=False))
+    without_baseline = gradient_estimates(bandit_model(REINFORCE, normalize_advantage=False))
 
     assert model.policy.value_net.bias.item() == baseline  # critic_learning_rate=0 froze it
     assert_unbiased(with_baseline, mean, cov_with)
@@ -111,7 +111,7 @@ def softmax_scores(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def optimal_model(n_episodes: int = EPISODES) -> REINFORCE:
-    model = bandit_model(REINFORCE, baseline="optimal", normalize_returns=False)
+    model = bandit_model(REINFORCE, baseline="optimal", normalize_advantage=False)
     model.n_episodes = n_episodes
     return model
 
@@ -176,9 +176,9 @@ def test_optimal_baseline_is_unbiased_and_beats_the_mean_reward():
 
 
 def test_optimal_baseline_needs_what_it_computes_with():
-    with pytest.raises(ValueError, match="normalize_returns=False"):
+    with pytest.raises(ValueError, match="normalize_advantage=False"):
         REINFORCE("MlpPolicy", "CartPole-v1", baseline="optimal")
     with pytest.raises(ValueError, match=r"baseline must be one of \(None, 'optimal'\), got 'mean'"):
         REINFORCE("MlpPolicy", "CartPole-v1", baseline="mean")
     with pytest.raises(ValueError, match="Discrete/MultiDiscrete observations"):
-        REINFORCE("MlpPolicy", "FrozenLake-v1", baseline="optimal", normalize_returns=False)
+        REINFORCE("MlpPolicy", "FrozenLake-v1", baseline="optimal", normalize_advantage=False)

@@ -1,6 +1,7 @@
 """The algorithm packages stand side by side on sb3_pg.common: none imports another."""
 
 import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,5 +28,14 @@ def test_an_algorithm_package_imports_no_other(algorithm):
         assert not bad, f"{path.name} imports {bad}"
     # and the common base imports none of them
     for path in (PACKAGE / "common").glob("*.py"):
-        if path.name != "callbacks.py":  # the old name of sb3_pg.diagnostics, kept for imports
-            assert not {m for m in imported_modules(path) if m.startswith(f"sb3_pg.{algorithm}")}, path.name
+        assert not {m for m in imported_modules(path) if m.startswith(f"sb3_pg.{algorithm}")}, path.name
+
+
+def test_the_package_imports_only_its_core_dependencies():
+    """`import sb3_pg` and training need torch, stable-baselines3, gymnasium and numpy; the rest are extras."""
+    core = {"torch", "stable_baselines3", "gymnasium", "numpy", "sb3_pg"}
+    for path in PACKAGE.rglob("*.py"):
+        if path.name in ("zoo.py", "__main__.py"):  # the sb3-pg command: the zoo extra
+            continue
+        third_party = {m.split(".")[0] for m in imported_modules(path)} - set(sys.stdlib_module_names)
+        assert third_party <= core, f"{path.relative_to(PACKAGE)} imports {third_party - core}"

@@ -79,10 +79,18 @@ def test_two_state_worked_example():
 
 
 def test_without_discount_weighting_i_is_one():
-    model = tabular_model(DummyVecEnv([TwoStateEnv]), discount_state_weighting=False)
+    r0, r1 = 1.0, 2.0
+    model = tabular_model(DummyVecEnv([lambda: TwoStateEnv(r0, r1)]), discount_state_weighting=False)
+    actor_w, actor_b = model.policy.action_net.weight, model.policy.action_net.bias
     step(model)
+    bias_before = actor_b.detach().numpy().copy()
     step(model)
-    assert transition(model).discounts.item() == 1.0
+    # The episode's second step, as in the worked example, with I = 1 instead of γ: θ += α δ ∇log π
+    a1 = int(transition(model).actions[0])
+    delta1 = r1 - BETA * r0
+    pi1 = np.exp(bias_before) / np.exp(bias_before).sum()
+    score1 = np.eye(2)[a1] - pi1
+    np.testing.assert_allclose(actor_w.detach().numpy()[:, 1], ALPHA * delta1 * score1, rtol=1e-6)
 
 
 @pytest.mark.parametrize("truncated", [True, False])

@@ -8,7 +8,6 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from sb3_pg import REINFORCE, REINFORCEBaseline
-from sb3_pg.common.policies import score_sq_norms
 from sb3_pg.diagnostics import (
     PHI_FORMS,
     GradientVarianceCallback,
@@ -16,6 +15,7 @@ from sb3_pg.diagnostics import (
     gradient_variance,
     phi_weights,
 )
+from sb3_pg.reinforce.reinforce import score_sq_norms
 from tests.envs import BanditEnv, ScriptedEnv
 
 LINEAR = {"net_arch": []}  # no hidden layers: logits and V are affine in the observation

@@ -20,7 +20,9 @@ import torch as th
 import yaml
 
 from sb3_pg import REINFORCE, OneStepAC, REINFORCEBaseline
-from sb3_pg.zoo import HYPERPARAMS_DIR, check_train_args, main
+from sb3_pg.zoo import HYPERPARAMS_DIR, check_train_args, main, register
+
+register()  # the samplers and converters the tests below call directly
 
 # Every task a zoo user reaches for (issue 27): MuJoCo v5, Box2D, classic control
 SUITE_TASKS = {
@@ -389,8 +391,8 @@ def test_samplers_draw_the_initial_policy(algo):
 
 
 def normalisation_of(entry: dict) -> dict:
-    """The VecNormalize arguments the zoo's ExperimentManager takes from a yml entry (its own preprocessing)."""
-    from rl_zoo3.exp_manager import ExperimentManager
+    """The VecNormalize arguments that the ExperimentManager of `sb3-pg train` takes from a yml entry."""
+    from sb3_pg.zoo import ExperimentManager
 
     manager = ExperimentManager.__new__(ExperimentManager)
     manager.normalize, manager.normalize_kwargs = False, {}
@@ -598,3 +600,15 @@ def test_the_suite_runs_every_task_and_method_at_its_budget():
     assert envs == SUITE_TASKS
     assert set(cells) == {(env, algo) for env in envs for algo in [*OURS, "a2c", "ppo"]}
     assert all(sorted(seeds) == ["0", "1", "2"] for seeds in cells.values())
+
+
+def test_importing_the_zoo_module_changes_nothing_in_the_zoo():
+    """Registration is explicit (register(), or the sb3-pg command), and the zoo's classes are left as they are."""
+    code = (
+        "import rl_zoo3.exp_manager as e, rl_zoo3.train as t, rl_zoo3.utils as u; "
+        "before = (e.ExperimentManager._preprocess_normalization, t.ExperimentManager); "
+        "import sb3_pg, sb3_pg.zoo; "
+        "assert (e.ExperimentManager._preprocess_normalization, t.ExperimentManager) == before; "
+        "assert 'reinforce' not in u.ALGOS; sb3_pg.zoo.register(); assert 'reinforce' in u.ALGOS"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -149,8 +149,7 @@ def estimates(scores: dict, point: Callable, batched: Callable, reps: int) -> tu
 def random_policy_return(env_id: str, episodes: int = 10, seed: int = 0) -> float:
     """Mean return of uniformly random actions: the 0 of the normalised scores."""
     import gymnasium as gym
-
-    import sb3_pg.zoo  # noqa: F401  (the zoo's extra environments)
+    import rl_zoo3.import_envs  # noqa: F401  (the zoo's extra environments)
 
     env = gym.make(env_id)
     env.action_space.seed(seed)

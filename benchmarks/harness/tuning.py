@@ -233,6 +233,7 @@ def export(args: argparse.Namespace) -> str:
 
     import sb3_pg.zoo
 
+    sb3_pg.zoo.register()
     study = open_study(args.storage, args.study_name)
     best = study.best_trial
     fixed = study.user_attrs.get("fixed", {})  # not searched: every trial ran them

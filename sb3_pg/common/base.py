@@ -1,22 +1,22 @@
+import io
+import json
+import os
+import zipfile
 from collections.abc import Iterable
 from typing import Any, ClassVar, TypeVar
 
-import numpy as np
 import torch as th
 from gymnasium import spaces
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.on_policy_algorithm import OnPolicyAlgorithm
 from stable_baselines3.common.policies import ActorCriticPolicy
-from stable_baselines3.common.save_util import load_from_zip_file
+from stable_baselines3.common.save_util import json_to_data, open_path
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
-from stable_baselines3.common.utils import FloatSchedule, obs_as_tensor
 
-from sb3_pg.common.buffers import check_env_observation
-from sb3_pg.common.policies import NonFiniteActionError
 from sb3_pg.common.validation import (
     HyperparameterTypeError,
     check_common,
-    check_env,
+    check_finite_observation,
     check_int,
     check_learning_rate,
     check_observation_shape,
@@ -27,37 +27,23 @@ SUPPORTED_ACTION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, sp
 SUPPORTED_OBSERVATION_SPACES = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary, spaces.Dict)
 
 
-def env_actions(policy: ActorCriticPolicy, action_space: spaces.Space, actions: np.ndarray) -> np.ndarray:
-    """Sampled actions as sent to the env: clipped to, or (squashed policies) rescaled into, a Box's bounds."""
-    if not isinstance(action_space, spaces.Box):
-        return actions
-    if policy.squash_output:
-        return policy.unscale_action(actions)
-    return np.clip(actions, action_space.low, action_space.high)
-
-
 class PolicyGradientAlgorithm(OnPolicyAlgorithm):
     """
-    What the sb3-pg algorithms share on top of SB3's ``OnPolicyAlgorithm``: hyperparameter checks that
-    name the offending parameter, and, where there is a critic (``has_critic``), one optimizer with two
-    parameter groups so that actor and critic have their own learning rates (and their own gradient
-    clipping). A NaN or inf observation or reward from the env is refused by the rollout buffers
-    (:mod:`sb3_pg.common.buffers`) before it is trained on.
-
-    :param critic_learning_rate: learning rate of the critic (value function), a float or a schedule;
-        ``None`` for an algorithm without a critic
-    Other parameters: see ``OnPolicyAlgorithm``.
+    What the sb3-pg algorithms share on top of SB3's ``OnPolicyAlgorithm``: hyperparameter checks that name the
+    offending parameter, a learning rate per parameter group of the policy's optimizer (:meth:`_learning_rates`),
+    one gradient step that refuses to apply a non-finite loss or gradient, and ``load()`` refusing a file saved by
+    another algorithm. Parameters: see ``OnPolicyAlgorithm``.
     """
 
     policy: ActorCriticPolicy
-    has_critic: ClassVar[bool] = False  # whether the value head is trained, with its own learning rate
+    # The algorithm's rollout buffer and its version for Dict observations; a user's class must subclass the first
+    buffer_classes: ClassVar[tuple[type[RolloutBuffer], type[RolloutBuffer]]]
 
     def __init__(
         self,
         policy: str | type[ActorCriticPolicy],
         env: GymEnv | str,
         learning_rate: float | Schedule,
-        critic_learning_rate: float | Schedule | None,
         n_steps: int,
         gamma: float,
         gae_lambda: float,
@@ -75,18 +61,12 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
         device: th.device | str,
         _init_setup_model: bool,
     ):
-        assert self.has_critic or critic_learning_rate is None, f"{type(self).__name__} has no critic"
-        self.critic_learning_rate = (
-            check_learning_rate("critic_learning_rate", critic_learning_rate) if self.has_critic else None
-        )
-        common = check_common(gamma, ent_coef, max_grad_norm, stats_window_size, verbose, tensorboard_log)
         super().__init__(
             policy,
-            check_env(env),
             learning_rate=check_learning_rate("learning_rate", learning_rate),
             n_steps=n_steps,
             gae_lambda=gae_lambda,
-            vf_coef=0.0,  # unused: the critic has its own parameter group, learning rate and loss
+            vf_coef=0.0,
             use_sde=use_sde,
             sde_sample_freq=check_int("sde_sample_freq", sde_sample_freq, minimum=-1),
             rollout_buffer_class=rollout_buffer_class,
@@ -97,8 +77,9 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
             _init_setup_model=False,
             # Checked below, to raise a TypeError rather than SB3's AssertionError
             supported_action_spaces=None,
-            **common,  # type: ignore[arg-type]
+            **check_common(env, gamma, ent_coef, max_grad_norm, stats_window_size, verbose, tensorboard_log),
         )
+        del self.vf_coef  # OnPolicyAlgorithm's loss weight: a critic here has its own loss and learning rate
         # Without an env (``load()``) the spaces come later, from the saved model
         for kind, supported in (("action", SUPPORTED_ACTION_SPACES), ("observation", SUPPORTED_OBSERVATION_SPACES)):
             space = getattr(self, f"{kind}_space", None)
@@ -110,98 +91,94 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
         if _init_setup_model:
             self._setup_model()
 
-    def _choose_rollout_buffer(
-        self, buffer_class: type[RolloutBuffer], dict_buffer_class: type[RolloutBuffer], required: type, **kwargs: Any
-    ) -> None:
-        """
-        Before SB3's ``_setup_model``: the algorithm's buffer class unless the user chose one (its ``Dict``
-        version for Dict observations, as SB3 does), checked to provide what the algorithm needs, and the
-        algorithm's buffer arguments under the user's ``rollout_buffer_kwargs``.
-        """
+    @classmethod
+    def _algorithm(cls) -> str:
+        """The sb3-pg algorithm this class is (a user's subclass of REINFORCE is REINFORCE)."""
+        # The algorithm classes set their policy aliases; a subclass that only changes behaviour does not
+        return next(c.__name__ for c in cls.__mro__ if "policy_aliases" in vars(c))
+
+    def _setup_model(self) -> None:
+        buffer_class, dict_buffer_class = self.buffer_classes
         if self.rollout_buffer_class is None:
             dict_obs = isinstance(self.observation_space, spaces.Dict)
             self.rollout_buffer_class = dict_buffer_class if dict_obs else buffer_class
-        if not issubclass(self.rollout_buffer_class, required):
+        elif not issubclass(self.rollout_buffer_class, buffer_class):
             raise HyperparameterTypeError(
-                f"rollout_buffer_class must be a {required.__name__} subclass such as {buffer_class.__name__} "
-                f"({type(self).__name__} needs what it adds to SB3's buffer), got {self.rollout_buffer_class.__name__}"
+                f"rollout_buffer_class must be a subclass of {buffer_class.__name__} ({type(self).__name__} needs what "
+                f"it adds to SB3's buffer), got {self.rollout_buffer_class.__name__}"
             )
-        self.rollout_buffer_kwargs = {**kwargs, **self.rollout_buffer_kwargs}
+        super()._setup_model()
+        self._saved_by = self._algorithm()  # saved with the model, checked by load()
+        groups = len(self.policy.optimizer.param_groups)
+        if groups < len(self._learning_rates()):
+            raise HyperparameterTypeError(
+                f"{type(self).__name__} gives the critic its own learning rate, so the policy's optimizer needs the "
+                f"actor's and the critic's parameters in two groups (as sb3_pg's policies make it), got {groups}"
+            )
+        self._set_learning_rates()
 
     @classmethod
     def load(
-        cls: type[SelfPolicyGradientAlgorithm], path: Any, *args: Any, **kwargs: Any
-    ) -> SelfPolicyGradientAlgorithm:  # type: ignore[override]
+        cls: type[SelfPolicyGradientAlgorithm],
+        path: str | os.PathLike | io.BufferedIOBase,
+        env: GymEnv | None = None,
+        device: th.device | str = "auto",
+        custom_objects: dict[str, Any] | None = None,
+        print_system_info: bool = False,
+        force_reset: bool = True,
+        **kwargs: Any,
+    ) -> SelfPolicyGradientAlgorithm:
         """SB3's ``load``, after checking that the file is a model saved by this algorithm (see SB3's docs)."""
-        cls._check_saved_by(path, kwargs.get("device", "auto"))
-        return super().load(path, *args, **kwargs)  # type: ignore[return-value]
+        cls._check_saved_by(path, custom_objects)
+        return super().load(path, env, device, custom_objects, print_system_info, force_reset, **kwargs)
 
     @classmethod
-    def _check_saved_by(cls, path: Any, device: Any) -> None:
+    def _check_saved_by(
+        cls, path: str | os.PathLike | io.BufferedIOBase, custom_objects: dict[str, Any] | None
+    ) -> None:
         """A file that is no model, or another algorithm's, is refused with one line naming what it is."""
+        file = open_path(path, "r", verbose=0, suffix="zip")
         try:
-            data, _, _ = load_from_zip_file(path, device=device, load_data=True)
-        except FileNotFoundError:
-            raise
-        except Exception as error:  # zip, JSON or torch errors of a damaged or foreign file
+            with zipfile.ZipFile(file) as archive:
+                if "data" not in archive.namelist():
+                    raise ValueError(f"{path} holds no saved model data: not a file saved by {cls.__name__}.save()")
+                data = json_to_data(archive.read("data").decode(), custom_objects=custom_objects)
+        except (zipfile.BadZipFile, UnicodeDecodeError, json.JSONDecodeError) as error:
             raise ValueError(f"{path} is not a model file that {cls.__name__} can load ({error!r})") from None
-        if data is None or "policy_class" not in data:
-            raise ValueError(f"{path} holds no saved model data: not a file saved by {cls.__name__}.save()")
+        finally:
+            if file is not path:
+                file.close()
         saved_by = data.get("_saved_by")
-        policy_class = data["policy_class"]
-        if saved_by is None and not getattr(policy_class, "__module__", "").startswith("sb3_pg"):
+        if saved_by is None:
             raise ValueError(
-                f"{path} was saved by another library's algorithm (its policy is {policy_class!r}), not by "
-                f"sb3-pg's {cls.__name__}: load it with the class that saved it (e.g. stable_baselines3.A2C)"
+                f"{path} was saved by another library's algorithm (its policy is {data.get('policy_class')!r}), not "
+                f"by sb3-pg's {cls.__name__}: load it with the class that saved it (e.g. stable_baselines3.A2C)"
             )
-        # Files of sb3-pg 0.1 do not name their algorithm: whether they hold a critic's learning rate tells
-        has_critic = data.get("critic_learning_rate") is not None
-        if (saved_by or cls.__name__) != cls.__name__ or (saved_by is None and has_critic != cls.has_critic):
-            other = saved_by or ("an algorithm with a critic" if has_critic else "an algorithm without a critic")
+        if saved_by != cls._algorithm():
             raise ValueError(
-                f"{path} was saved by {other}, not by {cls.__name__}: load it with the class that saved it"
+                f"{path} was saved by {saved_by}, not by {cls.__name__}: load it with the class that saved it"
             )
 
-    def _setup_model(self) -> None:
-        self._saved_by = type(self).__name__  # saved with the model, checked by load()
-        super()._setup_model()
-        if not self.has_critic:
-            return
-        self.critic_lr_schedule = FloatSchedule(self.critic_learning_rate)
-        actor, critic = self._actor_critic_parameters()
-        self.policy.optimizer = self.policy.optimizer_class(  # type: ignore[call-arg]
-            [{"params": actor, "lr": self.lr_schedule(1)}, {"params": critic, "lr": self.critic_lr_schedule(1)}],
-            **self.policy.optimizer_kwargs,
-        )
+    def _learning_rates(self) -> dict[str, float]:
+        """The learning rate of each of the policy's parameter groups (the actor's first) at the current progress."""
+        return {"learning_rate": self.lr_schedule(self._current_progress_remaining)}
 
-    def _actor_critic_parameters(self) -> tuple[list[th.nn.Parameter], list[th.nn.Parameter]]:
-        """
-        Split the policy's parameters: the critic is the value head, its MLP and, when not shared,
-        its features extractor; everything else (a shared features extractor included) is the actor's.
-        """
-        critic_modules = [self.policy.mlp_extractor.value_net, self.policy.value_net]
-        if not self.policy.share_features_extractor:
-            critic_modules.append(self.policy.vf_features_extractor)
-        critic_ids = {id(p) for module in critic_modules for p in module.parameters()}
-        actor = [p for p in self.policy.parameters() if id(p) not in critic_ids]
-        critic = [p for p in self.policy.parameters() if id(p) in critic_ids]
-        return actor, critic
+    def _set_learning_rates(self) -> dict[str, float]:
+        """Give each parameter group its learning rate; a group without a rate of its own is never stepped."""
+        rates = self._learning_rates()
+        for rate, group in zip(rates.values(), self.policy.optimizer.param_groups, strict=False):
+            group["lr"] = rate
+        return rates
+
+    def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
+        # SB3's would give every group the actor's learning rate
+        for name, rate in self._set_learning_rates().items():
+            self.logger.record(f"train/{name}", rate)
 
     def _update_current_progress_remaining(self, num_timesteps: int, total_timesteps: int) -> None:
         # A batch of whole episodes overshoots total_timesteps: SB3's 1 - t/T then goes negative, and with an
         # unclamped schedule (the zoo's lin_*) the last update would run at a negative learning rate
         self._current_progress_remaining = max(0.0, 1.0 - float(num_timesteps) / float(total_timesteps))
-
-    def _update_learning_rate(self, optimizers: list[th.optim.Optimizer] | th.optim.Optimizer) -> None:
-        if not self.has_critic:
-            return super()._update_learning_rate(optimizers)
-        # Two parameter groups: SB3's version would give both the actor's rate
-        actor_lr = self.lr_schedule(self._current_progress_remaining)
-        critic_lr = self.critic_lr_schedule(self._current_progress_remaining)
-        self.logger.record("train/learning_rate", actor_lr)
-        self.logger.record("train/critic_learning_rate", critic_lr)
-        actor_group, critic_group = self.policy.optimizer.param_groups
-        actor_group["lr"], critic_group["lr"] = actor_lr, critic_lr
 
     def _setup_learn(self, *args: Any, **kwargs: Any) -> tuple[int, Any]:
         """SB3's, with observations of the wrong shape from the env's ``reset()`` named as such."""
@@ -217,28 +194,6 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
             ) from None
         check_observation_shape(self._last_obs, self.observation_space, self.n_envs, "the env's reset()")
         return result
-
-    def _sample_actions(self, obs: np.ndarray | dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """
-        Actions of the current stochastic policy for a VecEnv's observations, from the actor alone (SB3's
-        distribution, as ``policy.forward`` draws them).
-
-        :return: the actions as sampled (to score), and as sent to the env (clipped to, or rescaled
-            into, the bounds of a Box action space)
-        """
-        with th.no_grad():
-            actions = self.policy.get_distribution(obs_as_tensor(obs, self.device)).get_actions()
-        actions = actions.cpu().numpy().reshape((-1, *self.action_space.shape))
-        if actions.dtype.kind == "f" and not np.isfinite(actions).all():
-            raise self._diverged(f"after update {self._n_updates}: {NonFiniteActionError.MESSAGE}")
-        return actions, env_actions(self.policy, self.action_space, actions)
-
-    def collect_rollouts(self, *args: Any, **kwargs: Any) -> bool:
-        """SB3's, with the policy's non-finite actions (which would reach the env) named as a divergence."""
-        try:
-            return super().collect_rollouts(*args, **kwargs)
-        except NonFiniteActionError:
-            raise self._diverged(f"after update {self._n_updates}: {NonFiniteActionError.MESSAGE}") from None
 
     def _buffer_actions(self, actions: th.Tensor) -> th.Tensor:
         """Actions as a rollout buffer returns them (float32, ``(n, action_dim)``) made ready to score, as in A2C."""
@@ -288,12 +243,9 @@ class PolicyGradientAlgorithm(OnPolicyAlgorithm):
         The error for a training that diverged, naming the update and the settings that set its step size; first
         the env's error if its last observation, which the actions or the TD target came from, is not finite.
         """
-        check_env_observation(self._last_obs)  # type: ignore[arg-type]
-        rates = [f"learning_rate={self.lr_schedule(self._current_progress_remaining):.3g}"]
-        if self.has_critic:
-            rates.append(f"critic_learning_rate={self.critic_lr_schedule(self._current_progress_remaining):.3g}")
-        rates.append(f"max_grad_norm={self.max_grad_norm}")
+        check_finite_observation(self._last_obs, "the environment returned")  # type: ignore[arg-type]
+        rates = [f"{name}={rate:.3g}" for name, rate in self._learning_rates().items()]
         return RuntimeError(
-            f"training diverged {what} ({', '.join(rates)}). Lower the learning "
+            f"training diverged {what} ({', '.join(rates)}, max_grad_norm={self.max_grad_norm}). Lower the learning "
             "rate(s), clip the gradients (max_grad_norm) or normalise the rewards (VecNormalize)"
         )

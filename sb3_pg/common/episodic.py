@@ -1,32 +1,34 @@
 """
-The base of the Monte Carlo policy-gradient algorithms (REINFORCE, REINFORCE with a learned baseline):
-batches of complete episodes collected by an SB3-style rollout loop, Monte Carlo returns, an optional critic
-with its own learning rate, GAE(λ) within episodes and the variance-minimising constant baseline.
+The base of the Monte Carlo policy-gradient algorithms (REINFORCE, REINFORCE with a learned baseline): batches of
+complete episodes collected by SB3's rollout loop with the batch's bookkeeping, into an
+:class:`~sb3_pg.common.buffers.EpisodeRolloutBuffer` that computes the Monte Carlo returns, and the policy loss on
+them.
 """
 
+import sys
 import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import numpy as np
 import torch as th
+from gymnasium import spaces
+from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import ActorCriticPolicy
 from stable_baselines3.common.type_aliases import GymEnv, Schedule
 from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
-from torch.nn import functional as F
 
-from sb3_pg.common import estimators
 from sb3_pg.common.base import PolicyGradientAlgorithm
-from sb3_pg.common.buffers import (
-    DictEpisodeRolloutBuffer,
-    DiscountedRolloutBufferSamples,
-    EpisodeBufferMixin,
-    EpisodeRolloutBuffer,
+from sb3_pg.common.buffers import DictEpisodeRolloutBuffer, DiscountedRolloutBufferSamples, EpisodeRolloutBuffer
+from sb3_pg.common.validation import (
+    HyperparameterValueError,
+    NonFiniteActionError,
+    check_bool,
+    check_int,
+    check_optional_int,
 )
-from sb3_pg.common.policies import score_sq_norms
-from sb3_pg.common.validation import HyperparameterValueError, check_bool, check_int
 
 # The bound on an episode's length where neither max_episode_steps nor the env's spec sets one
 DEFAULT_MAX_EPISODE_STEPS = 100_000
@@ -73,7 +75,7 @@ class EpisodeBatch:
         self._oldest = 0  # the step the oldest running episode of the batch began after
         self._n_in_batch = n_envs
         self.n_started = n_envs  # episodes of the batch started so far
-        self.n_steps = 0  # VecEnv steps taken
+        self.n_vec_steps = 0  # VecEnv steps taken
         self.n_batch_steps = 0  # env steps that belong to the batch
 
     @property
@@ -96,31 +98,50 @@ class EpisodeBatch:
         :raises RuntimeError: if an episode of the batch has run ``max_episode_steps`` steps without ending, or
             the batch has taken ``max_batch_steps`` env steps
         """
-        self.n_steps += 1
+        self.n_vec_steps += 1
         self.n_batch_steps += self._n_in_batch
         if dones.any():
-            self._started[dones] = self.n_steps
+            self._started[dones] = self.n_vec_steps
             ended = dones & self.in_batch
             if self.full:
                 self.in_batch &= ~ended
             else:  # the envs whose episode ended start another episode of the batch
                 self.n_started += int(ended.sum())
             self._n_in_batch = int(self.in_batch.sum())
-            self._oldest = int(self._started[self.in_batch].min()) if self._n_in_batch else self.n_steps
-        if self.n_steps - self._oldest >= self.max_episode_steps:
+            self._oldest = int(self._started[self.in_batch].min()) if self._n_in_batch else self.n_vec_steps
+        if self.n_vec_steps - self._oldest >= self.max_episode_steps:
             raise RuntimeError(
-                f"an episode of the batch has run {self.n_steps - self._oldest} steps without ending, the most "
+                f"an episode of the batch has run {self.n_vec_steps - self._oldest} steps without ending, the most "
                 f"max_episode_steps={self.max_episode_steps} allows: the algorithm trains on complete episodes, so "
                 "they must end. Wrap the env in gymnasium.wrappers.TimeLimit, or raise max_episode_steps if its "
                 "episodes are this long."
             )
-        if self.n_steps * self.n_envs >= self.max_batch_steps and not self.complete:
+        if self.n_vec_steps * self.n_envs >= self.max_batch_steps and not self.complete:
             raise RuntimeError(
-                f"the batch has taken {self.n_steps * self.n_envs} env steps and its episodes have not all ended, "
+                f"the batch has taken {self.n_vec_steps * self.n_envs} env steps and its episodes have not all ended, "
                 f"the most max_batch_steps={self.max_batch_steps} allows (n_episodes={self.n_episodes}, "
                 f"min_batch_steps={self.min_batch_steps}): lower the batch size, or raise max_batch_steps if the "
                 "memory allows"
             )
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` of a warning from the caller's frame that points at the first frame outside SB3 and us."""
+    frame, level = sys._getframe(2), 2
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").startswith(
+        ("sb3_pg.", "stable_baselines3.")
+    ):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def env_actions(policy: ActorCriticPolicy, action_space: spaces.Space, actions: np.ndarray) -> np.ndarray:
+    """Sampled actions as sent to the env: clipped to, or (squashed policies) rescaled into, a Box's bounds."""
+    if not isinstance(action_space, spaces.Box):
+        return actions
+    if policy.squash_output:
+        return policy.unscale_action(actions)
+    return np.clip(actions, action_space.low, action_space.high)
 
 
 class EpisodicPolicyGradient(PolicyGradientAlgorithm):
@@ -129,15 +150,13 @@ class EpisodicPolicyGradient(PolicyGradientAlgorithm):
     :class:`~sb3_pg.REINFORCEBaseline` (see their docstrings for the parameters). Batches are made as
     :class:`EpisodeBatch` says; the rollout loop is SB3's, with the batch's bookkeeping, and fills an
     :class:`~sb3_pg.common.buffers.EpisodeRolloutBuffer`, which computes the Monte Carlo returns.
-
-    With a critic (``has_critic``, ``critic_learning_rate``) V: its values of the batch's states, from before the
-    update, are the baseline (``gae_lambda=1``) or give the TD errors of GAE(λ) (``gae_lambda < 1``), and
-    with ``bootstrap_truncated`` a time-limit truncation adds γ·V(final observation) to the return.
     """
 
-    rollout_buffer: EpisodeRolloutBuffer  # type: ignore[assignment]
-    # Attributes that files saved by sb3-pg 0.1 hold and these classes no longer have: dropped on load
-    _ATTRIBUTES_OF_0_1: ClassVar[tuple[str, ...]] = ("_updates_at_start", "_warned_over_budget")
+    rollout_buffer: EpisodeRolloutBuffer
+    buffer_classes: ClassVar[tuple[type[RolloutBuffer], type[RolloutBuffer]]] = (
+        EpisodeRolloutBuffer,
+        DictEpisodeRolloutBuffer,
+    )
 
     def __init__(
         self,
@@ -150,7 +169,9 @@ class EpisodicPolicyGradient(PolicyGradientAlgorithm):
         batch_size: int | None,
         max_episode_steps: int | None,
         gamma: float,
+        gae_lambda: float,
         reward_to_go: bool,
+        normalize_advantage: bool,
         discount_state_weighting: bool,
         ent_coef: float,
         max_grad_norm: float | None,
@@ -165,25 +186,21 @@ class EpisodicPolicyGradient(PolicyGradientAlgorithm):
         seed: int | None,
         device: th.device | str,
         _init_setup_model: bool,
-        critic_learning_rate: float | Schedule | None = None,
-        gae_lambda: float = 1.0,
-        bootstrap_truncated: bool = False,
     ):
         self.max_batch_steps = check_int("max_batch_steps", max_batch_steps)
-        self.n_episodes = check_int("n_episodes", n_episodes, maximum=self.max_batch_steps, allow_none=True)
-        self.min_batch_steps = check_int("min_batch_steps", min_batch_steps, maximum=max_batch_steps, allow_none=True)
+        self.n_episodes = check_optional_int("n_episodes", n_episodes, maximum=self.max_batch_steps)
+        self.min_batch_steps = check_optional_int("min_batch_steps", min_batch_steps, maximum=self.max_batch_steps)
         if n_episodes is None and min_batch_steps is None:
             raise HyperparameterValueError("n_episodes and min_batch_steps cannot both be None: set the batch size")
-        self.batch_size = check_int("batch_size", batch_size, allow_none=True)
-        self.max_episode_steps = check_int("max_episode_steps", max_episode_steps, allow_none=True)
+        self.batch_size = check_optional_int("batch_size", batch_size)
+        self.max_episode_steps = check_optional_int("max_episode_steps", max_episode_steps)
         self.reward_to_go = check_bool("reward_to_go", reward_to_go)
+        self.normalize_advantage = check_bool("normalize_advantage", normalize_advantage)
         self.discount_state_weighting = check_bool("discount_state_weighting", discount_state_weighting)
-        self.bootstrap_truncated = check_bool("bootstrap_truncated", bootstrap_truncated)
         super().__init__(
             policy,
             env,
             learning_rate=learning_rate,
-            critic_learning_rate=critic_learning_rate,
             n_steps=256,  # the buffer's initial length: it grows until the batch's episodes have ended
             gamma=gamma,
             gae_lambda=gae_lambda,
@@ -203,20 +220,15 @@ class EpisodicPolicyGradient(PolicyGradientAlgorithm):
         )
 
     def _setup_model(self) -> None:
-        for name in self._ATTRIBUTES_OF_0_1:
-            self.__dict__.pop(name, None)
-        self._choose_rollout_buffer(
-            EpisodeRolloutBuffer, DictEpisodeRolloutBuffer, EpisodeBufferMixin, reward_to_go=self.reward_to_go
-        )
         super()._setup_model()
         # The envs hold the discarded tails of the last batch; the first batch starts from learn()'s reset
         self._reset_before_rollout = False
 
-    def collect_rollouts(
+    def collect_rollouts(  # type: ignore[override]
         self,
         env: VecEnv,
         callback: BaseCallback,
-        rollout_buffer: EpisodeRolloutBuffer,  # type: ignore[override]
+        rollout_buffer: EpisodeRolloutBuffer,
         n_rollout_steps: int = 0,
     ) -> bool:
         """
@@ -254,7 +266,7 @@ class EpisodicPolicyGradient(PolicyGradientAlgorithm):
         no_values = th.zeros(env.num_envs)  # neither values nor log-probabilities are needed before train()
         timesteps_at_start = self.num_timesteps
         while not batch.complete:
-            if self.use_sde and self.sde_sample_freq > 0 and batch.n_steps % self.sde_sample_freq == 0:
+            if self.use_sde and self.sde_sample_freq > 0 and batch.n_vec_steps % self.sde_sample_freq == 0:
                 self.policy.reset_noise(env.num_envs)
 
             actions, clipped_actions = self._sample_actions(self._last_obs)  # type: ignore[arg-type]
@@ -268,8 +280,7 @@ class EpisodicPolicyGradient(PolicyGradientAlgorithm):
                 return False
 
             self._update_info_buffer(infos, dones)
-            if self.bootstrap_truncated:
-                self._bootstrap_truncations(rewards, dones, infos)
+            self._bootstrap_truncations(rewards, dones, infos)
             rollout_buffer.add(
                 self._last_obs,  # type: ignore[arg-type]
                 actions,
@@ -283,19 +294,17 @@ class EpisodicPolicyGradient(PolicyGradientAlgorithm):
             self._last_obs = new_obs  # type: ignore[assignment]
             self._last_episode_starts = dones
 
-        if self.has_critic:
-            self._set_batch_values(rollout_buffer)
-        rollout_buffer.compute_returns_and_advantage(last_values=None, dones=dones)
+        self._compute_returns_and_advantage(rollout_buffer, dones)
         self.logger.record("rollout/batch_episodes", rollout_buffer.n_episodes)
         self.logger.record("rollout/batch_steps", batch.n_batch_steps)
-        self.logger.record("rollout/discarded_steps", batch.n_steps * env.num_envs - batch.n_batch_steps)
+        self.logger.record("rollout/discarded_steps", batch.n_vec_steps * env.num_envs - batch.n_batch_steps)
         if timesteps_at_start == self._num_timesteps_at_start and self.num_timesteps > self._total_timesteps:
             # As SB3 does (PPO's 2048-step rollouts for learn(100)), a whole batch runs whatever the budget
             warnings.warn(
                 f"the first batch took {self.num_timesteps - timesteps_at_start} env steps, more than the "
                 f"total_timesteps={self._total_timesteps - timesteps_at_start} of learn() (n_episodes="
                 f"{self.n_episodes}, min_batch_steps={self.min_batch_steps}): a batch is always completed",
-                stacklevel=2,
+                stacklevel=_caller_stacklevel(),
             )
 
         callback.update_locals(locals())
@@ -303,36 +312,27 @@ class EpisodicPolicyGradient(PolicyGradientAlgorithm):
 
         return True
 
-    def _bootstrap_truncations(self, rewards: np.ndarray, dones: np.ndarray, infos: list[dict[str, Any]]) -> None:
-        """Add γ·V(final observation) to the reward of time-limit truncated steps, as SB3's loop does (SB3 #633)."""
-        for idx, done in enumerate(dones):
-            if (
-                done
-                and infos[idx].get("terminal_observation") is not None
-                and infos[idx].get("TimeLimit.truncated", False)
-            ):
-                terminal_obs = self.policy.obs_to_tensor(infos[idx]["terminal_observation"])[0]
-                with th.no_grad():
-                    terminal_value = self.policy.predict_values(terminal_obs)[0]  # type: ignore[arg-type]
-                rewards[idx] += self.gamma * terminal_value.item()
+    def _sample_actions(self, obs: np.ndarray | dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """
+        Actions of the current stochastic policy for a VecEnv's observations, from the actor alone (SB3's
+        distribution, as ``policy.forward`` draws them).
 
-    def _set_batch_values(self, rollout_buffer: EpisodeRolloutBuffer) -> None:
-        """V(s_t) of the batch's steps, from the critic as it is before the update, in one pass."""
-        observations = obs_as_tensor(rollout_buffer.batch_observations(), self.device)
+        :return: the actions as sampled (to score), and as sent to the env (clipped to, or rescaled
+            into, the bounds of a Box action space)
+        """
         with th.no_grad():
-            values = self.policy.predict_values(observations)  # type: ignore[arg-type]
-        rollout_buffer.set_batch_values(values.cpu().numpy().flatten())
+            actions = self.policy.get_distribution(obs_as_tensor(obs, self.device)).get_actions()
+        actions = actions.cpu().numpy().reshape((-1, *self.action_space.shape))
+        if actions.dtype.kind == "f" and not np.isfinite(actions).all():
+            raise self._diverged(f"after update {self._n_updates}: {NonFiniteActionError.MESSAGE}")
+        return actions, env_actions(self.policy, self.action_space, actions)
 
-    def _subtract_optimal_baseline(self) -> None:
-        """Φ_t − b* for each step of the batch, b* from the batch's other episodes (REINFORCE's ``baseline``)."""
-        buffer = self.rollout_buffer
-        observations = buffer.batch_observations()
-        actions = self._buffer_actions(th.as_tensor(buffer.actions[buffer.in_batch], device=self.device).float())
-        norms = score_sq_norms(self.policy, obs_as_tensor(observations, self.device), actions, self.batch_size)
-        phi = buffer.advantages[buffer.in_batch]
-        baseline = estimators.optimal_baseline(norms.cpu().numpy(), phi, buffer.episode_ids()[buffer.in_batch])
-        buffer.advantages[buffer.in_batch] = phi - baseline
-        self.logger.record("train/optimal_baseline", float(baseline.mean()))
+    def _bootstrap_truncations(self, rewards: np.ndarray, dones: np.ndarray, infos: list[dict[str, Any]]) -> None:
+        """Without a critic, a time-limit truncation ends the return like a termination: nothing to add."""
+
+    def _compute_returns_and_advantage(self, rollout_buffer: EpisodeRolloutBuffer, dones: np.ndarray) -> None:
+        """The batch's returns and Φ_t, once its episodes have ended."""
+        rollout_buffer.compute_returns_and_advantage(last_values=None, dones=dones, reward_to_go=self.reward_to_go)
 
     def _minibatches(self) -> list[DiscountedRolloutBufferSamples]:
         """The batch's samples in minibatches of ``batch_size`` (``None``: one), shared by the steps of an update."""
@@ -367,9 +367,3 @@ class EpisodicPolicyGradient(PolicyGradientAlgorithm):
         self.logger.record("train/policy_loss", policy_loss.item())
         self.logger.record("train/entropy_loss", entropy_loss.item())
         return policy_loss + self.ent_coef * entropy_loss
-
-    def _value_loss(self, rollout_data: DiscountedRolloutBufferSamples) -> th.Tensor:
-        """The critic's regression of V(s_t) on the return G_t; logs it."""
-        value_loss = F.mse_loss(self.policy.predict_values(rollout_data.observations).flatten(), rollout_data.returns)
-        self.logger.record("train/value_loss", value_loss.item())
-        return value_loss

@@ -28,27 +28,20 @@ import numpy as np
 import torch as th
 
 
-def reward_to_go(
-    rewards: np.ndarray,
-    dones: np.ndarray,
-    gamma: float,
-    bootstrap_values: np.ndarray | None = None,
-) -> np.ndarray:
+def reward_to_go(rewards: np.ndarray, dones: np.ndarray, gamma: float) -> np.ndarray:
     """
-    Discounted return from each step to the end of its episode, G_t = Σ_{k≥t} γ^{k-t} r_k.
+    Discounted return from each step to the end of its episode, G_t = Σ_{k≥t} γ^{k-t} r_k. A time-limit
+    truncation's γ·V(s_T), where an algorithm bootstraps, is already in the episode's last reward.
 
     :param rewards: rewards, shape ``(n_steps, n_envs)``
     :param dones: whether the episode ended with this step, same shape
     :param gamma: discount factor
-    :param bootstrap_values: value of the final observation for episodes cut by a time limit
-        (zero elsewhere); added as γ·V(s_T) at the step that ended the episode
     :return: G_t, same shape, float32
     """
     returns = np.zeros(rewards.shape, dtype=np.float32)
     next_return = np.zeros(rewards.shape[1:], dtype=np.float64)
     for t in reversed(range(len(rewards))):
-        tail = 0.0 if bootstrap_values is None else bootstrap_values[t]
-        next_return = rewards[t] + gamma * np.where(dones[t], tail, next_return)
+        next_return = rewards[t] + gamma * np.where(dones[t], 0.0, next_return)
         returns[t] = next_return
     return returns
 
@@ -60,19 +53,14 @@ def episode_starts(dones: np.ndarray) -> np.ndarray:
     return starts
 
 
-def episode_return(
-    rewards: np.ndarray,
-    dones: np.ndarray,
-    gamma: float,
-    bootstrap_values: np.ndarray | None = None,
-) -> np.ndarray:
+def episode_return(rewards: np.ndarray, dones: np.ndarray, gamma: float) -> np.ndarray:
     """
     The whole episode's discounted return G_0, repeated at every step of the episode: the naive
     REINFORCE weight, which also credits an action with rewards that came before it.
 
     Same parameters as :func:`reward_to_go`.
     """
-    returns = reward_to_go(rewards, dones, gamma, bootstrap_values)
+    returns = reward_to_go(rewards, dones, gamma)
     starts = episode_starts(dones)
     for t in range(1, len(returns)):
         returns[t] = np.where(starts[t], returns[t], returns[t - 1])

@@ -1,12 +1,14 @@
 from typing import Any, ClassVar, TypeVar
 
 import torch as th
+from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.utils import FloatSchedule
 
 from sb3_pg.common.base import PolicyGradientAlgorithm
-from sb3_pg.common.buffers import DictOneStepRolloutBuffer, OneStepBufferMixin, OneStepRolloutBuffer
-from sb3_pg.common.validation import HyperparameterValueError, check_bool
+from sb3_pg.common.validation import HyperparameterValueError, NonFiniteActionError, check_bool, check_learning_rate
+from sb3_pg.onestep_ac.buffers import DictOneStepRolloutBuffer, OneStepRolloutBuffer
 from sb3_pg.onestep_ac.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
 
 SelfOneStepAC = TypeVar("SelfOneStepAC", bound="OneStepAC")
@@ -57,7 +59,7 @@ class OneStepAC(PolicyGradientAlgorithm):
         of terminal transitions lose their weight and the critic drifts toward r/(1 − γ), as if episodes
         never ended (seen on CartPole-v1 with 0.5; SB3's A2C with ``n_steps=1`` shows the same)
     :param rollout_buffer_class: Rollout buffer class to use (``None``: ``OneStepRolloutBuffer``, or
-        ``DictOneStepRolloutBuffer`` for Dict observations); it must be a ``OneStepBufferMixin``
+        ``DictOneStepRolloutBuffer`` for Dict observations); it must be a ``OneStepRolloutBuffer``
     :param rollout_buffer_kwargs: Keyword arguments to pass to the rollout buffer on creation
     :param stats_window_size: Window size for the rollout logging, specifying the number of episodes to average
         the reported success rate, mean episode length, and mean reward over
@@ -76,8 +78,11 @@ class OneStepAC(PolicyGradientAlgorithm):
         "CnnPolicy": CnnPolicy,
         "MultiInputPolicy": MultiInputPolicy,
     }
-    has_critic = True
-    rollout_buffer: OneStepRolloutBuffer  # type: ignore[assignment]
+    rollout_buffer: OneStepRolloutBuffer
+    buffer_classes: ClassVar[tuple[type[RolloutBuffer], type[RolloutBuffer]]] = (
+        OneStepRolloutBuffer,
+        DictOneStepRolloutBuffer,
+    )
 
     def __init__(
         self,
@@ -99,12 +104,12 @@ class OneStepAC(PolicyGradientAlgorithm):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ):
+        self.critic_learning_rate = check_learning_rate("critic_learning_rate", critic_learning_rate)
         self.discount_state_weighting = check_bool("discount_state_weighting", discount_state_weighting)
         super().__init__(
             policy,
             env,
             learning_rate=learning_rate,
-            critic_learning_rate=critic_learning_rate,
             n_steps=1,
             gamma=gamma,
             gae_lambda=0.0,  # SB3's GAE(0): the TD(0) error δ_t
@@ -124,13 +129,21 @@ class OneStepAC(PolicyGradientAlgorithm):
         )
 
     def _setup_model(self) -> None:
-        self._choose_rollout_buffer(
-            OneStepRolloutBuffer,
-            DictOneStepRolloutBuffer,
-            OneStepBufferMixin,
-            discount_state_weighting=self.discount_state_weighting,
-        )
+        self.critic_lr_schedule = FloatSchedule(self.critic_learning_rate)
         super()._setup_model()
+
+    def _learning_rates(self) -> dict[str, float]:
+        return {
+            **super()._learning_rates(),
+            "critic_learning_rate": self.critic_lr_schedule(self._current_progress_remaining),
+        }
+
+    def collect_rollouts(self, *args: Any, **kwargs: Any) -> bool:
+        """SB3's, with the policy's non-finite actions (which would reach the env) named as a divergence."""
+        try:
+            return super().collect_rollouts(*args, **kwargs)
+        except NonFiniteActionError:
+            raise self._diverged(f"after update {self._n_updates}: {NonFiniteActionError.MESSAGE}") from None
 
     def train(self) -> None:
         """
@@ -150,13 +163,14 @@ class OneStepAC(PolicyGradientAlgorithm):
         # (advantages) and the TD target r + γ(1 − terminated)V(s') (returns), from the critic before this step
         (rollout_data,) = self.rollout_buffer.get()
         values, log_prob, entropy = self.policy.evaluate_actions(
-            rollout_data.observations,  # type: ignore[arg-type]
+            rollout_data.observations,
             self._buffer_actions(rollout_data.actions),
         )
         # Semi-gradient TD(0): the target is a constant
         value_loss = 0.5 * ((rollout_data.returns - values.flatten()) ** 2).mean()
         delta = rollout_data.advantages
-        policy_loss = -(rollout_data.discounts * delta * log_prob).mean()
+        weights = rollout_data.discounts * delta if self.discount_state_weighting else delta
+        policy_loss = -(weights * log_prob).mean()
         # Approximate entropy when no analytical form
         entropy_loss = -th.mean(-log_prob) if entropy is None else -th.mean(entropy)
         loss = policy_loss + value_loss
@@ -179,7 +193,7 @@ class OneStepAC(PolicyGradientAlgorithm):
         self: SelfOneStepAC,
         total_timesteps: int,
         callback: MaybeCallback = None,
-        log_interval: int = 5000,  # updates (n_envs steps each): 87 lines for a 20k-step CartPole-v1 run (A2C 99)
+        log_interval: int = 5000,  # updates, n_envs steps each: a line every few episodes, as A2C's default
         tb_log_name: str = "OneStepAC",
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,

@@ -1,16 +1,68 @@
 from typing import Any, ClassVar, TypeVar
 
+import numpy as np
 import torch as th
+from gymnasium import spaces
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
-from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, PyTorchObs, Schedule
+from stable_baselines3.common.utils import obs_as_tensor
 
+from sb3_pg.common import estimators
 from sb3_pg.common.buffers import EpisodeRolloutBuffer
 from sb3_pg.common.episodic import DEFAULT_MAX_BATCH_STEPS, EpisodicPolicyGradient
-from sb3_pg.common.policies import supports_score_norms
+from sb3_pg.common.policies import CRITIC_PREFIXES
 from sb3_pg.common.validation import HyperparameterValueError, check_bool, check_choice
 from sb3_pg.reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
 
 SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
+
+
+class _LogProb(th.nn.Module):
+    """The policy's log π(a|s) as a module's forward, for ``torch.func.functional_call``."""
+
+    def __init__(self, policy: ActorCriticPolicy):
+        super().__init__()
+        self.policy = policy
+
+    def forward(self, obs: PyTorchObs, actions: th.Tensor) -> th.Tensor:
+        return self.policy.get_distribution(obs).log_prob(actions)  # the actor alone
+
+
+def supports_score_norms(observation_space: spaces.Space) -> bool:
+    """SB3 one-hot encodes Discrete and MultiDiscrete observations, which ``torch.func.vmap`` cannot batch."""
+    subspaces = observation_space.spaces.values() if isinstance(observation_space, spaces.Dict) else [observation_space]
+    return not any(isinstance(space, (spaces.Discrete, spaces.MultiDiscrete)) for space in subspaces)
+
+
+def score_sq_norms(
+    policy: ActorCriticPolicy, observations: PyTorchObs, actions: th.Tensor, chunk_size: int | None = None
+) -> th.Tensor:
+    """
+    ‖∇_θ log π(a_i|s_i)‖² for each sample i, over the actor's parameters, in one vectorised pass
+    (``torch.func.vmap`` of ``grad``; ``chunk_size`` samples at a time to bound memory).
+
+    :param observations: the samples' observations, batched as the policy takes them
+    :param actions: the samples' actions as ``evaluate_actions`` takes them (Discrete: flat category indices)
+    """
+    module = _LogProb(policy)
+    params = {
+        f"policy.{name}": p.detach() for name, p in policy.named_parameters() if not name.startswith(CRITIC_PREFIXES)
+    }
+
+    def log_prob(params: dict[str, th.Tensor], obs: PyTorchObs, action: th.Tensor) -> th.Tensor:
+        one = {key: value.unsqueeze(0) for key, value in obs.items()} if isinstance(obs, dict) else obs.unsqueeze(0)
+        return th.func.functional_call(module, params, (one, action.unsqueeze(0))).squeeze(0)
+
+    # torch's argument checks branch on the data, which vmap cannot batch
+    validate = th.distributions.Distribution._validate_args
+    th.distributions.Distribution.set_default_validate_args(False)
+    try:
+        grads = th.func.vmap(th.func.grad(log_prob), in_dims=(None, 0, 0), chunk_size=chunk_size)(
+            params, observations, actions
+        )
+    finally:
+        th.distributions.Distribution.set_default_validate_args(validate)
+    return sum(g.pow(2).flatten(1).sum(1) for g in grads.values())
 
 
 class REINFORCE(EpisodicPolicyGradient):
@@ -59,14 +111,14 @@ class REINFORCE(EpisodicPolicyGradient):
     :param gamma: Discount factor
     :param reward_to_go: Weight each action by the return that follows it, G_t (True), or by the
         whole episode's return G_0 (False: the naive estimator, same mean, more variance)
-    :param normalize_returns: Standardise the weights over the batch (mean 0, std 1). Subtracting the
-        batch mean acts as a constant baseline.
+    :param normalize_advantage: Standardise the weights Φ_t over the batch (mean 0, std 1), as A2C and PPO
+        standardise their advantages. Subtracting the batch mean acts as a constant baseline.
     :param baseline: ``"optimal"`` subtracts the constant baseline that minimises the estimate's variance,
         b* = Σ_i ‖∇log π(a_i|s_i)‖² G_i / Σ_i ‖∇log π(a_i|s_i)‖² (Weaver & Tao, 2001; Greensmith et al., 2004),
         computed for each step from the batch's *other* episodes, so that it is independent of the action
         it weights and the estimate stays unbiased (a batch-wide b* would not be; the previous batch's would be
         unbiased too, but from an older policy). The per-step score norms take one vectorised pass
-        (``torch.func``) over the batch. Needs ``normalize_returns=False`` (which would subtract the batch
+        (``torch.func``) over the batch. Needs ``normalize_advantage=False`` (which would subtract the batch
         mean instead) and observations other than Discrete/MultiDiscrete. ``None``: no baseline.
     :param discount_state_weighting: Multiply the weight of step t of an episode by γ^t, as the
         discounted policy-gradient theorem does. Off by default, as in common practice, which then
@@ -79,8 +131,7 @@ class REINFORCE(EpisodicPolicyGradient):
     :param sde_sample_freq: Sample a new noise matrix every n steps when using gSDE
         Default: -1 (only sample at the beginning of the rollout)
     :param rollout_buffer_class: Rollout buffer class to use (``None``: ``EpisodeRolloutBuffer``, or
-        ``DictEpisodeRolloutBuffer`` for Dict observations); it must hold complete episodes (an
-        ``EpisodeBufferMixin``)
+        ``DictEpisodeRolloutBuffer`` for Dict observations); it must be an ``EpisodeRolloutBuffer``
     :param rollout_buffer_kwargs: Keyword arguments to pass to the rollout buffer on creation
     :param stats_window_size: Window size for the rollout logging, specifying the number of episodes to average
         the reported success rate, mean episode length, and mean reward over
@@ -112,7 +163,7 @@ class REINFORCE(EpisodicPolicyGradient):
         max_episode_steps: int | None = None,
         gamma: float = 0.99,
         reward_to_go: bool = True,
-        normalize_returns: bool = True,
+        normalize_advantage: bool = True,
         baseline: str | None = None,
         discount_state_weighting: bool = False,
         ent_coef: float = 0.0,
@@ -129,12 +180,11 @@ class REINFORCE(EpisodicPolicyGradient):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ):
-        self.normalize_returns = check_bool("normalize_returns", normalize_returns)
         self.baseline = check_choice("baseline", baseline, (None, "optimal"))
-        if baseline == "optimal" and self.normalize_returns:
+        if baseline == "optimal" and check_bool("normalize_advantage", normalize_advantage):
             raise HyperparameterValueError(
-                "baseline='optimal' subtracts b*, and normalize_returns would subtract the batch mean instead: "
-                "set normalize_returns=False"
+                "baseline='optimal' subtracts b*, and normalize_advantage would subtract the batch mean instead: "
+                "set normalize_advantage=False"
             )
         super().__init__(
             policy,
@@ -146,7 +196,9 @@ class REINFORCE(EpisodicPolicyGradient):
             batch_size=batch_size,
             max_episode_steps=max_episode_steps,
             gamma=gamma,
+            gae_lambda=1.0,  # Monte Carlo returns: no TD errors
             reward_to_go=reward_to_go,
+            normalize_advantage=normalize_advantage,
             discount_state_weighting=discount_state_weighting,
             ent_coef=ent_coef,
             max_grad_norm=max_grad_norm,
@@ -183,17 +235,33 @@ class REINFORCE(EpisodicPolicyGradient):
         self.logger.record("train/return_mean", float(buffer.returns[buffer.in_batch].mean()))
         if self.baseline == "optimal":
             self._subtract_optimal_baseline()
-        if self.normalize_returns:
+        if self.normalize_advantage:
             buffer.normalize_advantages()
         self._gradient_step(self._batch_mean(self._policy_loss, self._minibatches()), "policy loss")
 
         self._record_update()
 
+    def _subtract_optimal_baseline(self) -> None:
+        """Φ_t − b* for each step of the batch, b* from the batch's other episodes (see ``baseline``)."""
+        buffer = self.rollout_buffer
+        in_batch = buffer.in_batch
+        actions = self._buffer_actions(th.as_tensor(buffer.actions[in_batch], device=self.device).float())
+        observations = obs_as_tensor(buffer.batch_observations(), self.device)
+        norms = score_sq_norms(self.policy, observations, actions, self.batch_size).cpu().numpy()
+        # A number per step, shared by the steps of one episode and by no other's
+        episode_ids = buffer.episode_starts.astype(np.int64).cumsum(axis=0) + np.arange(buffer.n_envs) * (
+            buffer.pos + 1
+        )
+        phi = buffer.advantages[in_batch]
+        baseline = estimators.optimal_baseline(norms, phi, episode_ids[in_batch])
+        buffer.advantages[in_batch] = phi - baseline
+        self.logger.record("train/optimal_baseline", float(baseline.mean()))
+
     def learn(
         self: SelfREINFORCE,
         total_timesteps: int,
         callback: MaybeCallback = None,
-        log_interval: int = 20,  # batches: 53 lines for a 20k-step CartPole-v1 run (A2C 99)
+        log_interval: int = 20,
         tb_log_name: str = "REINFORCE",
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,

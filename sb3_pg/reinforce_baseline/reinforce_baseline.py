@@ -1,13 +1,23 @@
 from typing import Any, ClassVar, TypeVar
 
+import numpy as np
 import torch as th
+from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
-from stable_baselines3.common.utils import explained_variance
+from stable_baselines3.common.utils import FloatSchedule, explained_variance, obs_as_tensor
+from torch.nn import functional as F
 
-from sb3_pg.common.buffers import EpisodeRolloutBuffer
+from sb3_pg.common.buffers import DiscountedRolloutBufferSamples
 from sb3_pg.common.episodic import DEFAULT_MAX_BATCH_STEPS, EpisodicPolicyGradient
-from sb3_pg.common.validation import HyperparameterValueError, check_bool, check_int, check_real
+from sb3_pg.common.validation import (
+    HyperparameterValueError,
+    check_bool,
+    check_int,
+    check_learning_rate,
+    check_real,
+)
+from sb3_pg.reinforce_baseline.buffers import BaselineEpisodeRolloutBuffer, DictBaselineEpisodeRolloutBuffer
 from sb3_pg.reinforce_baseline.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
 
 SelfREINFORCEBaseline = TypeVar("SelfREINFORCEBaseline", bound="REINFORCEBaseline")
@@ -58,7 +68,7 @@ class REINFORCEBaseline(EpisodicPolicyGradient):
         within each episode (see above); must be 1 without ``reward_to_go``
     :param reward_to_go: Advantage from the reward-to-go, G_t − V(s_t) (True), or from the whole
         episode's return, G_0 − V(s_t) (False). The critic always regresses on G_t.
-    :param normalize_advantage: Standardise the advantages over the batch
+    :param normalize_advantage: Standardise the advantages over the batch (mean 0, std 1)
     :param bootstrap_truncated: Bootstrap the return of a time-limit truncated episode with V of its
         final observation
     :param discount_state_weighting: Multiply the weight of step t of an episode by γ^t (see
@@ -70,7 +80,8 @@ class REINFORCEBaseline(EpisodicPolicyGradient):
         instead of action noise exploration (default: False)
     :param sde_sample_freq: Sample a new noise matrix every n steps when using gSDE
         Default: -1 (only sample at the beginning of the rollout)
-    :param rollout_buffer_class: Rollout buffer class to use (see :class:`~sb3_pg.REINFORCE`)
+    :param rollout_buffer_class: Rollout buffer class to use (``None``: ``BaselineEpisodeRolloutBuffer``, or
+        ``DictBaselineEpisodeRolloutBuffer`` for Dict observations); it must be a ``BaselineEpisodeRolloutBuffer``
     :param rollout_buffer_kwargs: Keyword arguments to pass to the rollout buffer on creation
     :param stats_window_size: Window size for the rollout logging, specifying the number of episodes to average
         the reported success rate, mean episode length, and mean reward over
@@ -89,9 +100,11 @@ class REINFORCEBaseline(EpisodicPolicyGradient):
         "CnnPolicy": CnnPolicy,
         "MultiInputPolicy": MultiInputPolicy,
     }
-    has_critic = True
-    # sb3-pg 0.1 derived this class from REINFORCE and saved REINFORCE's options with it
-    _ATTRIBUTES_OF_0_1 = (*EpisodicPolicyGradient._ATTRIBUTES_OF_0_1, "baseline", "normalize_returns")
+    rollout_buffer: BaselineEpisodeRolloutBuffer
+    buffer_classes: ClassVar[tuple[type[RolloutBuffer], type[RolloutBuffer]]] = (
+        BaselineEpisodeRolloutBuffer,
+        DictBaselineEpisodeRolloutBuffer,
+    )
 
     def __init__(
         self,
@@ -115,7 +128,7 @@ class REINFORCEBaseline(EpisodicPolicyGradient):
         max_grad_norm: float | None = 0.5,
         use_sde: bool = False,
         sde_sample_freq: int = -1,
-        rollout_buffer_class: type[EpisodeRolloutBuffer] | None = None,
+        rollout_buffer_class: type[BaselineEpisodeRolloutBuffer] | None = None,
         rollout_buffer_kwargs: dict[str, Any] | None = None,
         stats_window_size: int = 100,
         tensorboard_log: str | None = None,
@@ -125,10 +138,11 @@ class REINFORCEBaseline(EpisodicPolicyGradient):
         device: th.device | str = "auto",
         _init_setup_model: bool = True,
     ):
-        # Each is a gradient step on the whole batch (~5 ms for 5000 Hopper steps on one core): 1000 is ~5 s an update
+        self.critic_learning_rate = check_learning_rate("critic_learning_rate", critic_learning_rate)
+        # Each is a gradient step on the whole batch: the bound keeps an update to seconds
         self.n_critic_steps = check_int("n_critic_steps", n_critic_steps, maximum=1000)
-        self.normalize_advantage = check_bool("normalize_advantage", normalize_advantage)
-        gae_lambda = check_real("gae_lambda", gae_lambda, low=0.0, high=1.0)  # type: ignore[assignment]
+        self.bootstrap_truncated = check_bool("bootstrap_truncated", bootstrap_truncated)
+        gae_lambda = check_real("gae_lambda", gae_lambda, low=0.0, high=1.0)
         if gae_lambda < 1 and reward_to_go is False:
             raise HyperparameterValueError(
                 f"gae_lambda={gae_lambda} weights each step by the TD errors that follow it: it has no whole-return "
@@ -138,7 +152,6 @@ class REINFORCEBaseline(EpisodicPolicyGradient):
             policy,
             env,
             learning_rate=learning_rate,
-            critic_learning_rate=critic_learning_rate,
             n_episodes=n_episodes,
             min_batch_steps=min_batch_steps,
             max_batch_steps=max_batch_steps,
@@ -147,7 +160,7 @@ class REINFORCEBaseline(EpisodicPolicyGradient):
             gamma=gamma,
             gae_lambda=gae_lambda,
             reward_to_go=reward_to_go,
-            bootstrap_truncated=bootstrap_truncated,
+            normalize_advantage=normalize_advantage,
             discount_state_weighting=discount_state_weighting,
             ent_coef=ent_coef,
             max_grad_norm=max_grad_norm,
@@ -163,6 +176,39 @@ class REINFORCEBaseline(EpisodicPolicyGradient):
             device=device,
             _init_setup_model=_init_setup_model,
         )
+
+    def _setup_model(self) -> None:
+        self.critic_lr_schedule = FloatSchedule(self.critic_learning_rate)
+        super()._setup_model()
+
+    def _learning_rates(self) -> dict[str, float]:
+        return {
+            **super()._learning_rates(),
+            "critic_learning_rate": self.critic_lr_schedule(self._current_progress_remaining),
+        }
+
+    def _bootstrap_truncations(self, rewards: np.ndarray, dones: np.ndarray, infos: list[dict[str, Any]]) -> None:
+        """Add γ·V(final observation) to the reward of time-limit truncated steps, as SB3's loop does (SB3 #633)."""
+        if not self.bootstrap_truncated:
+            return
+        for idx, done in enumerate(dones):
+            if (
+                done
+                and infos[idx].get("terminal_observation") is not None
+                and infos[idx].get("TimeLimit.truncated", False)
+            ):
+                terminal_obs = self.policy.obs_to_tensor(infos[idx]["terminal_observation"])[0]
+                with th.no_grad():
+                    terminal_value = self.policy.predict_values(terminal_obs)[0]
+                rewards[idx] += self.gamma * terminal_value.item()
+
+    def _compute_returns_and_advantage(self, rollout_buffer: BaselineEpisodeRolloutBuffer, dones: np.ndarray) -> None:  # type: ignore[override]
+        """V(s_t) of the batch's steps, from the critic as it is before the update, in one pass; then the advantages."""
+        observations = obs_as_tensor(rollout_buffer.batch_observations(), self.device)
+        with th.no_grad():
+            values = self.policy.predict_values(observations)
+        rollout_buffer.set_batch_values(values.cpu().numpy().flatten())
+        super()._compute_returns_and_advantage(rollout_buffer, dones)
 
     def train(self) -> None:
         """
@@ -188,11 +234,17 @@ class REINFORCEBaseline(EpisodicPolicyGradient):
 
         self._record_update()
 
+    def _value_loss(self, rollout_data: DiscountedRolloutBufferSamples) -> th.Tensor:
+        """The critic's regression of V(s_t) on the return G_t; logs it."""
+        value_loss = F.mse_loss(self.policy.predict_values(rollout_data.observations).flatten(), rollout_data.returns)
+        self.logger.record("train/value_loss", value_loss.item())
+        return value_loss
+
     def learn(
         self: SelfREINFORCEBaseline,
         total_timesteps: int,
         callback: MaybeCallback = None,
-        log_interval: int = 20,  # batches: 39 lines for a 20k-step CartPole-v1 run (A2C 99)
+        log_interval: int = 20,
         tb_log_name: str = "REINFORCEBaseline",
         reset_num_timesteps: bool = True,
         progress_bar: bool = False,
