@@ -17,9 +17,11 @@ writing its runs under the log folder. While the zoo runs, a discount written in
 """
 
 import argparse
+import importlib
 import inspect
 import os
 import pickle
+import re
 import runpy
 import sys
 from collections.abc import Callable
@@ -59,17 +61,16 @@ ZOO_KEYS = {
 POLICY_INIT_KEYS = ("log_std_init", "ortho_init")
 
 
-def sample_policy_init(trial: optuna.Trial) -> dict[str, Any]:
+def sample_policy_init(trial: optuna.Trial, n_actions: int) -> dict[str, Any]:
     """
-    The initial policy: the Gaussian's log std and SB3's orthogonal initialisation (which scales the action head
-    by 0.01). The zoo replaces an entry's ``policy_kwargs`` with the sampled ones, so without these a trial keeps
-    SB3's std of 1 and a near-zero mean action, while our hand-set MuJoCo entries and the zoo's tuned MuJoCo PPO
-    entries set them (log_std_init -1 and -2, ortho_init False). Unused by discrete action spaces.
+    The initial policy: the Gaussian's log std (Box actions only: the zoo passes ``n_actions`` > 0 for them, 0
+    otherwise, and a categorical policy has no std) and SB3's orthogonal initialisation (every layer, the action head
+    scaled by 0.01: it shapes any policy). The zoo replaces an entry's ``policy_kwargs`` with the sampled ones, so
+    without these a trial keeps SB3's std of 1 and a near-zero mean action, while our hand-set MuJoCo entries and the
+    zoo's tuned MuJoCo PPO entries set them (log_std_init -1 and -2, ortho_init False).
     """
-    return {
-        "log_std_init": trial.suggest_float("log_std_init", -3.0, 0.0),
-        "ortho_init": trial.suggest_categorical("ortho_init", [False, True]),
-    }
+    log_std_init = {"log_std_init": trial.suggest_float("log_std_init", -3.0, 0.0)} if n_actions > 0 else {}
+    return {**log_std_init, "ortho_init": trial.suggest_categorical("ortho_init", [False, True])}
 
 
 def with_policy_init(convert: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -100,14 +101,14 @@ def _convert_common(params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
-def _sample_common(trial: optuna.Trial) -> dict[str, Any]:
+def _sample_common(trial: optuna.Trial, n_actions: int) -> dict[str, Any]:
     return {
         "learning_rate": trial.suggest_float("learning_rate", 1e-5, 1e-2, log=True),
         "one_minus_gamma": trial.suggest_float("one_minus_gamma", 1e-4, 0.05, log=True),
         "ent_coef": trial.suggest_float("ent_coef", 1e-8, 0.05, log=True),
         "net_arch": trial.suggest_categorical("net_arch", ["small", "medium"]),
         "activation_fn": trial.suggest_categorical("activation_fn", ["tanh", "relu"]),
-        **sample_policy_init(trial),
+        **sample_policy_init(trial, n_actions),
     }
 
 
@@ -121,7 +122,7 @@ def sample_reinforce_params(trial: optuna.Trial, n_actions: int, n_envs: int, ad
     """Optuna sampler for REINFORCE."""
     return _convert_common(
         {
-            **_sample_common(trial),
+            **_sample_common(trial, n_actions),
             "min_batch_steps": trial.suggest_categorical("min_batch_steps", BATCH_STEPS),
             "max_grad_norm": trial.suggest_float("max_grad_norm", 0.3, 5.0, log=True),
         }
@@ -134,7 +135,7 @@ def sample_reinforce_baseline_params(
     """Optuna sampler for REINFORCEBaseline."""
     return _convert_common(
         {
-            **_sample_common(trial),
+            **_sample_common(trial, n_actions),
             "min_batch_steps": trial.suggest_categorical("min_batch_steps", BATCH_STEPS),
             "max_grad_norm": trial.suggest_float("max_grad_norm", 0.3, 5.0, log=True),
             "critic_learning_rate": trial.suggest_float("critic_learning_rate", 1e-4, 3e-2, log=True),
@@ -148,7 +149,7 @@ def sample_onestep_ac_params(trial: optuna.Trial, n_actions: int, n_envs: int, a
     """Optuna sampler for OneStepAC (no gradient clipping: see the class docstring)."""
     return _convert_common(
         {
-            **_sample_common(trial),
+            **_sample_common(trial, n_actions),
             "critic_learning_rate": trial.suggest_float("critic_learning_rate", 1e-4, 3e-2, log=True),
             "discount_state_weighting": trial.suggest_categorical("discount_state_weighting", [True, False]),
         }
@@ -181,6 +182,14 @@ def normalize_kwargs(entry: dict[str, Any]) -> dict[str, Any] | None:
     return kwargs
 
 
+def hyperparams_path(algo: str) -> str:
+    """
+    sb3-pg's hyperparameter file for ``algo`` (ours; a2c and ppo on the tasks it covers), for the zoo's own scripts:
+    ``rl_zoo3.train`` run in-process after :func:`register`, with ``--conf-file hyperparams_path("reinforce")``.
+    """
+    return str(HYPERPARAMS_DIR / f"{algo}.yml")
+
+
 def register() -> None:
     """Add sb3-pg's algorithms to rl-zoo3's tables (idempotent)."""
     ALGOS.update(SB3_PG_ALGOS)
@@ -210,6 +219,7 @@ class ExperimentManager(exp_manager.ExperimentManager):
 
 
 def _train_flags(args: list[str]) -> argparse.Namespace:
+    """The zoo's train flags that sb3-pg reads (with the zoo's defaults), and its own ``--max-episode-steps``."""
     parser = argparse.ArgumentParser(add_help=False)
     parser.add_argument("--algo", default="ppo")
     parser.add_argument("--env", default="CartPole-v1")
@@ -218,7 +228,34 @@ def _train_flags(args: list[str]) -> argparse.Namespace:
     parser.add_argument("--track", action="store_true")
     parser.add_argument("-params", "--hyperparams", nargs="+", default=[])
     parser.add_argument("-n", "--n-timesteps", type=int, default=None)
+    parser.add_argument("-i", "--trained-agent", default="")
+    parser.add_argument("--eval-freq", type=int, default=25000)
+    parser.add_argument("-optimize", "--optimize-hyperparameters", action="store_true")
+    parser.add_argument("--env-kwargs", nargs="+", default=[])
+    parser.add_argument("--max-episode-steps", type=int, default=None)
+    parser.add_argument("--gym-packages", nargs="+", default=[])
     return parser.parse_known_args(args)[0]
+
+
+def _add_to_dict_flag(args: list[str], names: tuple[str, ...], item: str) -> list[str]:
+    """``args`` with ``item`` (NAME:VALUE) added to a zoo flag of such pairs (a second flag would replace the first)."""
+    for index, arg in enumerate(args):
+        if arg in names:
+            return [*args[: index + 1], item, *args[index + 1 :]]
+    return [*args, names[-1], item]
+
+
+def _without_flag(args: list[str], name: str) -> list[str]:
+    """``args`` without ``name VALUE`` (or ``name=VALUE``), a flag of sb3-pg's that the zoo does not know."""
+    kept, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == name:
+            skip = True
+        elif not arg.startswith(f"{name}="):
+            kept.append(arg)
+    return kept
 
 
 def _given_params(params: list[str]) -> dict[str, Any]:
@@ -241,11 +278,17 @@ def _given_params(params: list[str]) -> dict[str, Any]:
 
 
 def _check_entry(algo: str, entry: dict[str, Any], where: str) -> None:
-    """The keys the zoo reads before building the model: n_envs, policy and policy_kwargs."""
+    """The keys the zoo reads before building the model: numbers YAML read as text, n_envs, policy and policy_kwargs."""
+    for key, value in entry.items():
+        if isinstance(value, str) and re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+", value.strip()):
+            raise ValueError(
+                f"{where}: {key}: {value!r} is text, not a number (YAML reads an exponent without a decimal point "
+                f"as text): write {value.strip().replace('e', '.0e', 1) if '.' not in value else value}"
+            )
     n_envs = entry.get("n_envs", 1)
     if not isinstance(n_envs, int) or isinstance(n_envs, bool) or n_envs < 1:
         raise ValueError(f"{where}: n_envs must be an int >= 1, got {n_envs!r}")
-    policy = entry.get("policy", "MlpPolicy")
+    policy = entry.get("policy")
     aliases = getattr(ALGOS[algo], "policy_aliases", {})
     if isinstance(policy, str) and aliases and policy not in aliases:
         raise ValueError(f"{where}: policy must be one of {', '.join(aliases)}, got {policy!r}")
@@ -262,6 +305,8 @@ def _check_entry(algo: str, entry: dict[str, Any], where: str) -> None:
         unknown = sorted(set(policy_kwargs) - set(signature.parameters) - {"share_features_extractor"})
         if unknown:
             raise ValueError(f"{where}: unknown policy_kwargs for {policy}: {', '.join(unknown)}")
+    if policy is None:
+        raise ValueError(f"{where}: no policy; add policy: MlpPolicy (or CnnPolicy, MultiInputPolicy) to it")
 
 
 def _policy_init(policy_class: type) -> Callable[..., Any]:
@@ -290,13 +335,21 @@ def check_train_args(args: list[str]) -> list[str]:
         raise ValueError(f"unknown --algo {flags.algo!r}: choose one of {', '.join(sorted(ALGOS))}")
     import rl_zoo3.import_envs  # noqa: F401  (registers the zoo's extra environments)
 
-    if flags.env not in gym.envs.registry:
-        raise ValueError(f"unknown --env {flags.env!r}: not a registered gymnasium environment")
+    for package in flags.gym_packages:  # as the zoo imports them, to register their environments
+        importlib.import_module(package)
+    try:
+        spec = gym.spec(flags.env)
+    except gym.error.Error as error:  # gymnasium's own words: "did you mean", "deprecated, use -v3"
+        raise ValueError(f"unknown --env {flags.env!r}: {error}") from None
+    args = _bound_episodes(args, flags, spec.max_episode_steps)
+    if flags.trained_agent and not (Path(flags.trained_agent).is_file() and flags.trained_agent.endswith(".zip")):
+        raise ValueError(f"-i {flags.trained_agent}: no such model file (a .zip that sb3-pg train or save() wrote)")
 
     conf_file = flags.conf_file
     if conf_file is None:
         ours = HYPERPARAMS_DIR / f"{flags.algo}.yml"
         if flags.algo not in SB3_PG_ALGOS and not (ours.is_file() and flags.env in _load_yml(ours)):
+            _warn_without_evaluation(flags, None)
             return args  # the zoo's own hyperparameters
         conf_file = str(ours)
         args = [*args, "--conf-file", conf_file]
@@ -320,7 +373,46 @@ def check_train_args(args: list[str]) -> list[str]:
         raise ValueError(
             f"{conf_file}, entry {flags.env}, or -params: unknown hyperparameter(s) for {flags.algo}: {names}"
         )
+    if "n_timesteps" not in entry and "n_timesteps" not in given:
+        if flags.n_timesteps is None:
+            raise ValueError(f"{conf_file}, entry {name}: no n_timesteps; add n_timesteps: N to it, or pass -n N")
+        args = _add_to_dict_flag(args, ("-params", "--hyperparams"), f"n_timesteps:{flags.n_timesteps}")
+    _warn_without_evaluation(flags, entry.get("n_timesteps"))
     return args
+
+
+# The time limit that `sb3-pg train` gives an env whose spec has none
+DEFAULT_MAX_EPISODE_STEPS = 1000
+
+
+def _bound_episodes(args: list[str], flags: argparse.Namespace, spec_limit: int | None) -> list[str]:
+    """
+    A task without a time limit would train (on complete episodes) and evaluate (a deterministic policy may never
+    reach the goal) for ever: give it one, said in one line, through gymnasium's ``make(max_episode_steps=...)``.
+    """
+    args = _without_flag(args, "--max-episode-steps")
+    given_in_kwargs = any(item.startswith("max_episode_steps:") for item in flags.env_kwargs)
+    if given_in_kwargs or (spec_limit is not None and flags.max_episode_steps is None):
+        return args
+    limit = flags.max_episode_steps or DEFAULT_MAX_EPISODE_STEPS
+    if flags.max_episode_steps is None:
+        print(
+            f"sb3-pg train: {flags.env} has no time limit: its training and evaluation episodes end after {limit} "
+            "steps (a TimeLimit; set another with --max-episode-steps N)"
+        )
+    return _add_to_dict_flag(args, ("--env-kwargs",), f"max_episode_steps:{limit}")
+
+
+def _warn_without_evaluation(flags: argparse.Namespace, entry_timesteps: Any) -> None:
+    """The zoo evaluates every --eval-freq steps: a shorter run writes no evaluation, and its plots have no data."""
+    n_timesteps = flags.n_timesteps or entry_timesteps
+    if flags.optimize_hyperparameters or not isinstance(n_timesteps, (int, float)) or flags.eval_freq <= 0:
+        return
+    if n_timesteps < flags.eval_freq:
+        print(
+            f"sb3-pg train: warning: {int(n_timesteps)} steps is less than --eval-freq {flags.eval_freq}: no "
+            "evaluation will be written (the plots need them); lower --eval-freq"
+        )
 
 
 def _load_yml(path: Path) -> dict[str, Any]:
@@ -382,52 +474,172 @@ def check_plot_input(args: list[str]) -> None:
         )
 
 
-SCRIPTS = ("train", "enjoy", "record_video", "plot_train", "plot_from_file", "all_plots")
+SCRIPTS = {
+    "train": "train an agent; tune its hyperparameters with -optimize (optuna)",
+    "enjoy": "run a trained agent (default: the latest run under logs/)",
+    "record_video": "record a video of a trained agent",
+    "plot_train": "plot the training episodes of runs",
+    "all_plots": "collect the evaluations of runs (-o NAME writes NAME.pkl) and plot them",
+    "plot_from_file": "plot the file all_plots wrote, with rliable's statistics",
+}
+USAGE = "\n".join(
+    [
+        "usage: sb3-pg COMMAND [rl-zoo3 flags]    (sb3-pg COMMAND --help for a command's flags)",
+        "",
+        "The RL Zoo's command line with sb3-pg's algorithms (reinforce, reinforce_baseline, onestep_ac) next to the",
+        "zoo's own (a2c, ppo, ...), and sb3-pg's hyperparameter files. Commands:",
+        *(f"  {name:<15}{text}" for name, text in SCRIPTS.items()),
+        "",
+        "e.g. sb3-pg train --algo reinforce --env CartPole-v1",
+    ]
+)
+
+
+def _folder_with_runs(script: str, args: list[str]) -> list[str]:
+    """
+    ``enjoy`` and ``record_video`` look where ``train`` writes (logs/, not the zoo's rl-trained-agents/), and a
+    missing run is one line, not a download attempt from the Hugging Face hub.
+    """
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("--algo", default="ppo")
+    parser.add_argument("--env", default="CartPole-v1")
+    parser.add_argument("-f", "--folder", default=None)
+    parser.add_argument("--exp-id", type=int, default=0)
+    flags = parser.parse_known_args(args)[0]
+    if flags.folder is None:
+        flags.folder = "logs"
+        args = [*args, "-f", flags.folder]
+    runs = [run for run in (Path(flags.folder) / flags.algo).glob(f"{flags.env}_*") if run.is_dir()]
+    if flags.exp_id > 0:
+        runs = [run for run in runs if run.name == f"{flags.env}_{flags.exp_id}"]
+    if not runs and flags.exp_id >= 0:
+        raise ValueError(
+            f"no run of {flags.algo} on {flags.env} in {Path(flags.folder) / flags.algo} "
+            f"(exp id {flags.exp_id or 'latest'}): train one with sb3-pg train --algo {flags.algo} --env {flags.env} "
+            f"-f {flags.folder}, or give -f FOLDER"
+        )
+    return args
+
+
+def check_all_plots_input(args: list[str]) -> None:
+    """Every algorithm and env asked for has runs with evaluations: all_plots would print 0.0 +/- 0.0 and exit 0."""
+    parser = argparse.ArgumentParser(add_help=False)
+    parser.add_argument("-a", "--algos", nargs="+", default=[])
+    parser.add_argument("-e", "--env", nargs="+", default=[])
+    parser.add_argument("-f", "--exp-folders", nargs="+", default=[])
+    flags = parser.parse_known_args(args)[0]
+    if not (flags.algos and flags.env and flags.exp_folders):
+        raise ValueError("give -a ALGO [ALGO ...], -e ENV [ENV ...] and -f FOLDER [FOLDER ...] (where train wrote)")
+    empty = [
+        f"{algo} on {env}"
+        for algo in flags.algos
+        for env in flags.env
+        if not any(next((Path(folder) / algo).glob(f"{env}_*/evaluations.npz"), None) for folder in flags.exp_folders)
+    ]
+    if empty:
+        raise ValueError(
+            f"no evaluations of {', '.join(empty)} in {' '.join(flags.exp_folders)}: train with an --eval-freq below "
+            "-n, which evaluates and writes evaluations.npz"
+        )
+
+
+def _save_figures_when_headless(script: str) -> None:
+    """
+    Without a display, matplotlib's show() draws nothing: write each figure to a PNG file instead, and say where.
+    A figure with nothing drawn in it is an error rather than an empty picture.
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "ps", "cairo", "template"):
+        return
+
+    def show(*_: Any, **__: Any) -> None:
+        for number in plt.get_fignums():
+            figure = plt.figure(number)
+            if not any(axes.has_data() for axes in figure.axes):
+                sys.exit(
+                    f"sb3-pg {script}: error: nothing to plot: the runs given hold no data for this figure (plot_train "
+                    "smooths over -w episodes, 100 by default: shorter runs draw nothing)"
+                )
+            path = f"{script}_{number}.png"
+            figure.savefig(path, bbox_inches="tight")
+            print(f"sb3-pg {script}: no display: figure written to {path}")
+        plt.close("all")
+
+    plt.show = show
 
 
 def main(argv: list[str] | None = None) -> None:
     """``sb3-pg SCRIPT [zoo flags]``: the RL Zoo's command line with sb3-pg's algorithms registered."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv or argv[0] not in SCRIPTS:
-        scripts = ",".join(SCRIPTS)
-        sys.exit(f"usage: sb3-pg {{{scripts}}} [rl-zoo3 flags], e.g. sb3-pg train --algo reinforce --env CartPole-v1")
-    script, args = argv[0], argv[1:]
-    if script == "train":
-        try:
-            args = check_train_args(args)
-        except ValueError as error:
-            sys.exit(f"sb3-pg train: error: {error}")
-        flags = _train_flags(args)
-        if flags.track:
-            # No login, no network: runs are written under the log folder and can be synced later
-            os.environ.setdefault("WANDB_MODE", "offline")
-            os.makedirs(flags.log_folder, exist_ok=True)
-            os.environ.setdefault("WANDB_DIR", os.path.abspath(flags.log_folder))
+    if argv[:1] in (["--help"], ["-h"]):
+        print(USAGE)
+        return
+    if argv[:1] == ["--version"]:
+        from importlib.metadata import version
 
+        import rl_zoo3
+        import stable_baselines3
+
+        versions = f"stable-baselines3 {stable_baselines3.__version__}, rl-zoo3 {rl_zoo3.__version__}"
+        print(f"sb3-pg {version('sb3-pg')} ({versions})")
+        return
+    if not argv or argv[0] not in SCRIPTS:
+        given = f"unknown command {argv[0]!r}\n" if argv else ""
+        sys.exit(f"{given}{USAGE}")
+    script, args = argv[0], argv[1:]
+    help_asked = any(arg in ("-h", "--help") for arg in args)
+    try:
+        if script == "train" and not help_asked:
+            args = check_train_args(args)
+        elif script in ("enjoy", "record_video") and not help_asked:
+            args = _folder_with_runs(script, args)
+        elif script == "plot_from_file" and not help_asked:
+            check_plot_input(args)
+        elif script == "all_plots" and not help_asked:
+            check_all_plots_input(args)
+    except ValueError as error:
+        sys.exit(f"sb3-pg {script}: error: {error}")
+    flags = _train_flags(args)
+    if script == "train" and flags.track:
+        # No login, no network: runs are written under the log folder and can be synced later
+        os.environ.setdefault("WANDB_MODE", "offline")
+        os.makedirs(flags.log_folder, exist_ok=True)
+        os.environ.setdefault("WANDB_DIR", os.path.abspath(flags.log_folder))
     if script in ("train", "enjoy") and not any(arg.split("=")[0] == "--num-threads" for arg in args):
         # torch's default intra-op threads spin on small networks: one thread ran 2-15x the env steps per second
         # of the default (2 threads) on a 2-core machine with other work (benchmarks/results/threads.json)
         args = [*args, "--num-threads", "1"]
-    if script == "plot_from_file":
-        try:
-            check_plot_input(args)
-        except ValueError as error:
-            sys.exit(f"sb3-pg plot_from_file: error: {error}")
-    if script == "record_video":  # a plain script in rl-zoo3, not one of its cli's commands
-        register()
-        sys.argv = ["sb3-pg record_video", *args]
-        runpy.run_module("rl_zoo3.record_video", run_name="__main__")
-        return
-    from rl_zoo3 import cli
-
+    if script.startswith(("plot", "all_plots")):
+        _save_figures_when_headless(script)
     register()
-    sys.argv = ["sb3-pg", script, *args]
     try:
+        if script == "record_video":  # a plain script in rl-zoo3, not one of its cli's commands
+            if not os.environ.get("DISPLAY"):
+                os.environ.setdefault("MUJOCO_GL", "egl")  # MuJoCo's offscreen rendering without a display
+            sys.argv = ["sb3-pg record_video", *args]
+            runpy.run_module("rl_zoo3.record_video", run_name="__main__")
+            return
+        from rl_zoo3 import cli
+
+        sys.argv = ["sb3-pg", script, *args]
         with mock.patch("rl_zoo3.train.ExperimentManager", ExperimentManager):
             cli.main()
     except HyperparameterError as error:  # a bad value from the yml or -params, found when the zoo builds the model
         sys.exit(f"sb3-pg {script}: error: {error}")
+    except ValueError as error:  # -i: a file of another algorithm, or of another env's spaces
+        if script != "train" or not flags.trained_agent:
+            raise
+        sys.exit(f"sb3-pg train: error: -i {flags.trained_agent}: {' '.join(str(error).split())}")
     except AssertionError as error:  # the zoo's checks of what enjoy and the plots are given (a missing run folder)
         if script == "train" or not str(error):
             raise
         sys.exit(f"sb3-pg {script}: error: {error}")
+    except Exception as error:  # MuJoCo's rendering without a usable OpenGL
+        if type(error).__name__ != "FatalError" or script != "record_video":
+            raise
+        sys.exit(
+            f"sb3-pg record_video: error: MuJoCo could not render ({error}): set MUJOCO_GL=egl, or osmesa on a "
+            "machine without a GPU, and install that library"
+        )

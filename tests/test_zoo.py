@@ -1,6 +1,7 @@
 """The RL Zoo harness end to end: train, enjoy, tune, --track, plots, and one-line errors."""
 
 import itertools
+import os
 import pickle
 import re
 import shlex
@@ -571,7 +572,7 @@ def test_policy_kwargs_are_read_where_the_zoo_reads_them(tmp_path):
     """An entry naming torch (th) or the zoo's RMSpropTFLike, as the zoo's own files do, passes the check."""
     conf = tmp_path / "ok.yml"
     conf.write_text(
-        "CartPole-v1:\n  policy: MlpPolicy\n"
+        "CartPole-v1:\n  policy: MlpPolicy\n  n_timesteps: 1000\n"
         "  policy_kwargs: 'dict(optimizer_class=RMSpropTFLike, activation_fn=th.nn.ReLU)'\n"
     )
     args = ["--algo", "reinforce", "--env", "CartPole-v1", "--conf-file", str(conf)]
@@ -612,3 +613,166 @@ def test_importing_the_zoo_module_changes_nothing_in_the_zoo():
         "assert 'reinforce' not in u.ALGOS; sb3_pg.zoo.register(); assert 'reinforce' in u.ALGOS"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# The paths of the command line that used to hang, print a traceback or do nothing silently
+
+
+def test_a_task_without_a_time_limit_is_bounded_and_says_so(tmp_path):
+    """Training and the zoo's evaluation (a deterministic policy that never ends an episode) both stop."""
+    command = [sys.executable, "-m", "sb3_pg", "train", "--gym-packages", "tests.endless_env", "--algo", "reinforce"]
+    command += ["--env", "sb3_pg_tests/Endless-v0", "-n", "1000", "-f", str(tmp_path), "-params", "n_episodes:2"]
+    command += ["--eval-freq", "500", "--eval-episodes", "1", "--max-episode-steps", "100"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
+    assert result.returncode == 0, result.stderr[-2000:]
+    (run,) = (tmp_path / "reinforce").glob("*Endless-v0_1")
+    lengths = np.load(run / "evaluations.npz")["ep_lengths"]
+    assert (lengths == 100).all()
+    # Without --max-episode-steps: the default bound, said in one line (checked up front, before any training)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        import tests.endless_env  # noqa: F401
+
+        monkeypatch.setattr("builtins.print", lambda *a, **k: printed.append(" ".join(map(str, a))))
+        printed: list[str] = []
+        args = check_train_args(["--algo", "reinforce", "--env", "sb3_pg_tests/Endless-v0", "-n", "500"])
+    assert any("has no time limit" in line and "after 1000 steps" in line for line in printed)
+    assert args[args.index("--env-kwargs") + 1] == "max_episode_steps:1000"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--algo", "reinforce", "--env", "LunarLander-v2"], "Please use `LunarLander-v3` instead"),
+        (["--algo", "reinforce", "--env", "CartPole-v1", "-i", "missing.zip"], "-i missing.zip: no such model file"),
+    ],
+)
+def test_more_bad_input_is_one_line(args, message, monkeypatch):
+    with pytest.raises(SystemExit) as exit_info:
+        zoo(monkeypatch, "train", *args)
+    assert message in str(exit_info.value) and "\n" not in str(exit_info.value)
+
+
+def test_continuing_from_another_algorithms_or_envs_model_is_one_line(tmp_path, monkeypatch):
+    from stable_baselines3 import A2C
+
+    A2C("MlpPolicy", "CartPole-v1").save(tmp_path / "a2c.zip")
+    REINFORCE("MlpPolicy", "Acrobot-v1").save(tmp_path / "acrobot.zip")
+    for model, message in (("a2c.zip", "saved by another library's algorithm"), ("acrobot.zip", "spaces do not match")):
+        with pytest.raises(SystemExit) as exit_info:
+            zoo(monkeypatch, "train", "--algo", "reinforce", "--env", "CartPole-v1", "-n", "500", "-f", str(tmp_path),
+                "-i", str(tmp_path / model))  # fmt: skip
+        assert message in str(exit_info.value) and "\n" not in str(exit_info.value), exit_info.value
+
+
+@pytest.mark.parametrize(
+    "entry, given, message",
+    [
+        ("  n_timesteps: 1000\n  learning_rate: 3e-4\n", [], "learning_rate: '3e-4' is text, not a number"),
+        ("  policy: MlpPolicy\n  n_episodes: 2\n", [], "no n_timesteps; add n_timesteps: N to it, or pass -n N"),
+        ("  n_timesteps: 1000\n", [], "no policy; add policy: MlpPolicy"),
+    ],
+)
+def test_yml_entries_the_zoo_misreads_are_one_line(entry, given, message, tmp_path, monkeypatch):
+    conf = tmp_path / "entries.yml"
+    conf.write_text("CartPole-v1:\n" + entry)
+    with pytest.raises(SystemExit) as exit_info:
+        zoo(monkeypatch, "train", "--algo", "reinforce", "--env", "CartPole-v1", "-conf", str(conf), *given)
+    assert message in str(exit_info.value) and "\n" not in str(exit_info.value)
+
+
+def test_an_entry_without_n_timesteps_trains_with_n(tmp_path, monkeypatch):
+    conf = tmp_path / "entries.yml"
+    conf.write_text("CartPole-v1:\n  policy: MlpPolicy\n  n_episodes: 2\n")
+    zoo(monkeypatch, "train", "--algo", "reinforce", "--env", "CartPole-v1", "-conf", str(conf), "-n", "300",
+        "-f", str(tmp_path))  # fmt: skip
+    assert (tmp_path / "reinforce" / "CartPole-v1_1" / "CartPole-v1.zip").is_file()
+
+
+def test_a_run_shorter_than_the_evaluation_period_is_warned(tmp_path, monkeypatch, capsys):
+    zoo(monkeypatch, "train", "--algo", "reinforce", "--env", "CartPole-v1", "-n", "300", "-f", str(tmp_path))
+    assert "300 steps is less than --eval-freq 25000: no evaluation will be written" in capsys.readouterr().out
+
+
+def test_enjoy_finds_what_train_wrote_and_a_missing_run_is_one_line(trained, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(trained.parent)
+    (trained.parent / "logs").unlink(missing_ok=True)
+    (trained.parent / "logs").symlink_to(trained)  # train's default folder
+    zoo(monkeypatch, "enjoy", "--algo", "reinforce", "--env", "CartPole-v1", "--no-render", "-n", "50")
+    assert "Loading" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        zoo(monkeypatch, "enjoy", "--algo", "reinforce", "--env", "Acrobot-v1", "--no-render", "-n", "50")
+    assert "no run of reinforce on Acrobot-v1" in str(exit_info.value) and "\n" not in str(exit_info.value)
+
+
+def test_record_video_of_a_mujoco_task_without_a_display(tmp_path, monkeypatch):
+    """MuJoCo's offscreen rendering is chosen (MUJOCO_GL=egl); where the machine lacks it, one line names it."""
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("MUJOCO_GL", raising=False)
+    zoo(monkeypatch, "train", "--algo", "reinforce", "--env", "InvertedPendulum-v5", "-n", "200", "-f", str(tmp_path))
+    args = ["--algo", "reinforce", "--env", "InvertedPendulum-v5", "-f", str(tmp_path), "-n", "20", "-o", str(tmp_path)]
+    code = f"from sb3_pg.zoo import main; main(['record_video', *{args!r}])"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ})
+    if result.returncode == 0:
+        assert list(tmp_path.glob("*InvertedPendulum-v5*.mp4"))
+    else:
+        assert "set MUJOCO_GL=egl" in result.stderr and result.stderr.strip().count("\n") == 0, result.stderr
+
+
+def test_plots_without_data_are_errors_and_headless_plots_are_files(trained, tmp_path, monkeypatch, capsys):
+    empty = tmp_path / "empty"
+    zoo(monkeypatch, "train", "--algo", "reinforce", "--env", "CartPole-v1", "-n", "300", "-f", str(empty))
+    with pytest.raises(SystemExit) as exit_info:
+        zoo(
+            monkeypatch,
+            "all_plots",
+            "-a",
+            "reinforce",
+            "-e",
+            "CartPole-v1",
+            "-f",
+            str(empty),
+            "-o",
+            str(tmp_path / "x"),
+        )
+    assert "no evaluations of reinforce on CartPole-v1" in str(exit_info.value)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit, match="nothing to plot"):  # fewer episodes than the rolling window
+        zoo(monkeypatch, "plot_train", "-a", "reinforce", "-e", "CartPole-v1", "-f", str(trained))
+    zoo(monkeypatch, "plot_train", "-a", "reinforce", "-e", "CartPole-v1", "-f", str(trained), "-w", "5")
+    assert "figure written to plot_train_1.png" in capsys.readouterr().out
+    assert (tmp_path / "plot_train_1.png").stat().st_size > 0
+
+
+def test_help_and_version(capsys):
+    main(["--help"])
+    out = capsys.readouterr().out
+    assert all(command in out for command in ("train", "-optimize", "enjoy", "record_video", "all_plots"))
+    main(["--version"])
+    assert re.match(r"sb3-pg \d+\.\d+\.\d+ \(stable-baselines3 ", capsys.readouterr().out)
+    result = subprocess.run([sys.executable, "-m", "sb3_pg", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "usage: sb3-pg COMMAND" in result.stdout
+
+
+def test_tuning_samples_the_log_std_of_box_actions_only():
+    from rl_zoo3 import hyperparams_opt
+
+    for n_actions, has_log_std in ((0, False), (1, True)):
+        trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+        params = hyperparams_opt.HYPERPARAMS_SAMPLER["reinforce"](trial, n_actions, 1, {})
+        assert ("log_std_init" in params["policy_kwargs"]) == has_log_std
+        assert ("log_std_init" in trial.params) == has_log_std
+
+
+def test_the_zoos_own_train_runs_our_algorithms_in_process(tmp_path):
+    """The documented route for the zoo's scripts: register(), then --conf-file hyperparams_path(algo)."""
+    code = (
+        "import sys\n"
+        "from rl_zoo3.train import train\n"
+        "from sb3_pg.zoo import hyperparams_path, register\n"
+        "register()\n"
+        f"sys.argv = ['train', '--algo', 'reinforce', '--env', 'CartPole-v1', '-n', '300', '-f', {str(tmp_path)!r},"
+        " '--conf-file', hyperparams_path('reinforce')]\n"
+        "train()\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=300)
+    assert (tmp_path / "reinforce" / "CartPole-v1_1" / "CartPole-v1.zip").is_file()

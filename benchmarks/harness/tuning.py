@@ -30,7 +30,7 @@ def a2c_space() -> tuple[Callable, Callable]:
 
     def sample_a2c_params(trial, n_actions: int, n_envs: int, additional_args: dict) -> dict:  # type: ignore[no-untyped-def]
         params = hyperparams_opt.sample_a2c_params(trial, n_actions, n_envs, additional_args)
-        params["policy_kwargs"].update(sample_policy_init(trial))
+        params["policy_kwargs"].update(sample_policy_init(trial, n_actions))
         return params
 
     return sample_a2c_params, with_policy_init(hyperparams_opt.convert_onpolicy_params)
