@@ -9,7 +9,7 @@ TORCH := torch==2.13.0
 # installs from a resolution made for it (pip's own resolver backtracks for too long there)
 CONSTRAINTS := $(shell $(PYTHON) -c 'import sys; print("-c .ci/constraints-py310.txt" if sys.version_info < (3, 11) else "-c benchmarks/constraints.txt")')
 
-.PHONY: train test conformance core smoke
+.PHONY: train test conformance core smoke docs
 
 # Everything: the package with all its extras (zoo, mujoco, box2d, benchmarks, tests), editable
 $(VENV)/.installed: pyproject.toml benchmarks/constraints.txt
@@ -52,3 +52,7 @@ smoke: $(VENV)/.installed
 			-f smoke-logs --log-interval -2 || exit 1; \
 	done
 	$(PY) -c "import sys, sb3_pg; print('sb3-pg', sb3_pg.__version__, 'trains under Python', sys.version.split()[0])"
+
+# The documentation site (docs/), warnings as errors
+docs: $(VENV)/.installed
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html

@@ -509,15 +509,22 @@ def _folder_with_runs(script: str, args: list[str]) -> list[str]:
     if flags.folder is None:
         flags.folder = "logs"
         args = [*args, "-f", flags.folder]
-    runs = [run for run in (Path(flags.folder) / flags.algo).glob(f"{flags.env}_*") if run.is_dir()]
+    # A run holds a model unless it was a tuning run (-optimize), which saves none
+    runs = {
+        int(run.name.rpartition("_")[2]): run
+        for run in (Path(flags.folder) / flags.algo).glob(f"{flags.env}_*")
+        if run.name.rpartition("_")[2].isdigit() and list(run.glob("*.zip"))
+    }
     if flags.exp_id > 0:
-        runs = [run for run in runs if run.name == f"{flags.env}_{flags.exp_id}"]
+        runs = {exp_id: run for exp_id, run in runs.items() if exp_id == flags.exp_id}
     if not runs and flags.exp_id >= 0:
         raise ValueError(
-            f"no run of {flags.algo} on {flags.env} in {Path(flags.folder) / flags.algo} "
+            f"no trained model of {flags.algo} on {flags.env} in {Path(flags.folder) / flags.algo} "
             f"(exp id {flags.exp_id or 'latest'}): train one with sb3-pg train --algo {flags.algo} --env {flags.env} "
             f"-f {flags.folder}, or give -f FOLDER"
         )
+    if flags.exp_id == 0 and runs:  # the zoo's "latest" is the latest folder, a tuning run's included
+        args = [*args, "--exp-id", str(max(runs))]
     return args
 
 

@@ -163,10 +163,11 @@ def test_tune_with_optuna(monkeypatch, tmp_path, capsys):
 
 
 def readme_commands(after: str) -> list[list[str]]:
-    """The shell commands of the README's block after the comment line starting ``after``, continuations joined."""
-    lines = (Path(__file__).parent.parent / "README.md").read_text().split("\n" + after, 1)[1].splitlines()[1:]
+    """The shell commands of the RL Zoo guide's block after the comment line ``after``, continuations joined."""
+    guide = Path(__file__).parent.parent / "docs" / "guide" / "rl_zoo.md"
+    lines = guide.read_text().split("\n" + after, 1)[1].splitlines()[1:]
     lines = itertools.dropwhile(lambda line: line.startswith("#"), lines)  # the rest of the comment
-    commands = "\n".join(itertools.takewhile(lambda line: line and not line.startswith("#"), lines))
+    commands = "\n".join(itertools.takewhile(lambda line: line and not line.startswith(("#", "```")), lines))
     return [shlex.split(command) for command in commands.replace("\\\n", " ").splitlines()]
 
 
@@ -701,7 +702,7 @@ def test_enjoy_finds_what_train_wrote_and_a_missing_run_is_one_line(trained, tmp
     assert "Loading" in capsys.readouterr().out
     with pytest.raises(SystemExit) as exit_info:
         zoo(monkeypatch, "enjoy", "--algo", "reinforce", "--env", "Acrobot-v1", "--no-render", "-n", "50")
-    assert "no run of reinforce on Acrobot-v1" in str(exit_info.value) and "\n" not in str(exit_info.value)
+    assert "no trained model of reinforce on Acrobot-v1" in str(exit_info.value) and "\n" not in str(exit_info.value)
 
 
 def test_record_video_of_a_mujoco_task_without_a_display(tmp_path, monkeypatch):
