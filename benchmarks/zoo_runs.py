@@ -42,6 +42,7 @@ def main() -> None:
         "--address", help="an existing Ray cluster (auto, ray://host:10001); default: a local Ray runtime"
     )
     run_parser.add_argument("--episodes", action="store_true", help="keep the training episodes too")
+    run_parser.add_argument("--keep-models", action="store_true", help="keep each run's final model (NAME.zip)")
     run_parser.add_argument(
         "--force", action="store_true", help="run despite uncommitted changes or unpinned versions (recorded)"
     )
@@ -112,7 +113,9 @@ def main() -> None:
     if args.command == "run":
         if args.jobs < 1:
             parser.error("--jobs must be >= 1")
-        if not run(args.run_list, args.logs, args.results, args.jobs, args.episodes, args.address, args.force):
+        if not run(
+            args.run_list, args.logs, args.results, args.jobs, args.episodes, args.address, args.force, args.keep_models
+        ):
             sys.exit(1)
     else:
         pairs = [tuple(pair.split(",")) for pair in args.pair]

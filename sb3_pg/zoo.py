@@ -512,7 +512,7 @@ def _folder_with_runs(script: str, args: list[str]) -> list[str]:
     # A run holds a model unless it was a tuning run (-optimize), which saves none
     runs = {
         int(run.name.rpartition("_")[2]): run
-        for run in (Path(flags.folder) / flags.algo).glob(f"{flags.env}_*")
+        for run in (Path(flags.folder) / flags.algo).glob(f"{flags.env.replace('/', '-')}_*")  # the zoo's folder name
         if run.name.rpartition("_")[2].isdigit() and list(run.glob("*.zip"))
     }
     if flags.exp_id > 0:
@@ -541,7 +541,10 @@ def check_all_plots_input(args: list[str]) -> None:
         f"{algo} on {env}"
         for algo in flags.algos
         for env in flags.env
-        if not any(next((Path(folder) / algo).glob(f"{env}_*/evaluations.npz"), None) for folder in flags.exp_folders)
+        if not any(
+            next((Path(folder) / algo).glob(f"{env.replace('/', '-')}_*/evaluations.npz"), None)
+            for folder in flags.exp_folders
+        )
     ]
     if empty:
         raise ValueError(

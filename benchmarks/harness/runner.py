@@ -116,7 +116,7 @@ def write_rows(path: Path, header: list[str], rows: list) -> None:
     tmp.rename(path)
 
 
-def train_run(name: str, args: list[str], episodes: bool, repository: str | None) -> dict:
+def train_run(name: str, args: list[str], episodes: bool, repository: str | None, keep_model: bool = False) -> dict:
     """
     One run of a list, as a Ray task: trains through the zoo harness (``sb3-pg train``) in this worker
     process, in a fresh temporary folder, and returns what the driver writes to disk, so that no file system
@@ -149,6 +149,10 @@ def train_run(name: str, args: list[str], episodes: bool, repository: str | None
             "log": log.getvalue(),
             "versions": installed_versions(),  # the worker's, which on a cluster may not be the driver's
             "hyperparameters": {str(key): str(value) for key, value in dict(config).items()},
+            # the final model (the zoo saves it as ENV.zip beside best_model.zip), for studies that read the policy
+            "model": next(p for p in save_path.glob("*.zip") if p.name != "best_model.zip").read_bytes()
+            if keep_model
+            else None,
         }
 
 
@@ -158,6 +162,8 @@ def write_run(result: dict, args: list[str], runs: Path, logs: Path, commit: str
     (logs / f"{name}.log").write_text(result["log"])
     if result["episodes"] is not None:
         write_rows(runs / f"{name}_episodes.csv", ["timesteps", "return", "length"], result["episodes"])
+    if result.get("model") is not None:
+        (runs / f"{name}.zip").write_bytes(result["model"])
     summary = {
         "name": name,
         "command": f"python -m sb3_pg train {shlex.join([*EVAL_ARGS, *args])}",
@@ -202,7 +208,14 @@ def start_ray(address: str | None, jobs: int) -> str | None:
 
 
 def run(
-    run_list: Path, logs: Path, results: Path, jobs: int, episodes: bool, address: str | None, force: bool = False
+    run_list: Path,
+    logs: Path,
+    results: Path,
+    jobs: int,
+    episodes: bool,
+    address: str | None,
+    force: bool = False,
+    keep_models: bool = False,
 ) -> bool:
     """
     Train the runs of the list that have no results yet as Ray tasks, at most ``jobs`` at a time, writing
@@ -240,7 +253,7 @@ def run(
         while pending or running:
             while pending and len(running) < jobs:
                 name = pending.pop(0)
-                running[task.remote(name, arguments[name], episodes, repository)] = name
+                running[task.remote(name, arguments[name], episodes, repository, keep_models)] = name
                 print(f"start {name}: {shlex.join(arguments[name])}", flush=True)
             (ready,), _ = ray.wait(list(running), num_returns=1)
             name = running.pop(ready)
