@@ -80,3 +80,14 @@ def test_gridworld_exact_values_match_monte_carlo():
     for policy in (best_policy, {obs: np.eye(4)[action] for obs, action in deterministic.items()}):
         mean, error = monte_carlo(IDS[1], lambda obs, policy=policy: policy[tuple(int(x) for x in obs)], episodes=4000)
         assert abs(mean - gridworld_value(policy, 100)) < 4 * error + 1e-9
+
+
+def test_short_corridor_finite_horizon_value():
+    """Cut after 1000 steps, a policy near p* has the closed form's value; a deterministic one loses every step."""
+    from sb3_pg.envs.aliased import short_corridor_finite_value
+
+    for p in (0.3, SHORT_CORRIDOR_P_STAR, 0.8):
+        assert short_corridor_finite_value(p, 1000) == pytest.approx(short_corridor_value(p), rel=1e-9)
+    assert short_corridor_finite_value(1.0, 1000) == short_corridor_finite_value(0.0, 1000) == -1000
+    mean, error = monte_carlo(IDS[0], lambda obs: np.array([0.02, 0.98]), episodes=2000)
+    assert abs(mean - short_corridor_finite_value(0.98, 1000)) < 4 * error

@@ -51,6 +51,24 @@ def short_corridor_value(p: float | np.ndarray) -> float | np.ndarray:
         return np.where((p > 0) & (p < 1), (2 * p - 4) / np.maximum(p * (1 - p), 1e-300), -np.inf)
 
 
+def finite_horizon_value(transition: np.ndarray, start: np.ndarray, horizon: int) -> float:
+    """
+    The expected return of reward −1 per step over at most ``horizon`` steps, from the ``start`` distribution over
+    the non-terminal states, with ``transition[i, j]`` the probability of stepping from i to j (the missing mass
+    reaches the goal): v_k = −1 + P v_{k−1}, v_0 = 0.
+    """
+    values = np.zeros(len(transition))
+    for _ in range(horizon):
+        values = -1.0 + transition @ values
+    return float(start @ values)
+
+
+def short_corridor_finite_value(p: float, horizon: int) -> float:
+    """v(s₀) of the policy that goes right with probability p, in episodes cut after ``horizon`` steps."""
+    transition = np.array([[1 - p, p, 0.0], [p, 0.0, 1 - p], [0.0, 1 - p, 0.0]])  # state 1 reverses the actions
+    return finite_horizon_value(transition, np.array([1.0, 0.0, 0.0]), horizon)
+
+
 # The optimum: d/dp of (2p − 4)/(p − p²) vanishes where p² − 4p + 2 = 0, at p* = 2 − √2
 SHORT_CORRIDOR_P_STAR = 2 - np.sqrt(2)
 SHORT_CORRIDOR_V_STAR = float(short_corridor_value(SHORT_CORRIDOR_P_STAR))  # −(3 + 2√2)·2 ≈ −11.657
@@ -127,10 +145,7 @@ def gridworld_value(policy: dict[tuple[int, ...], np.ndarray], horizon: int) -> 
             target = AliasedGridworldEnv.next_cell(cell, action)
             if target != AliasedGridworldEnv.GOAL:
                 transition[index[cell], index[target]] += probability
-    values = np.zeros(len(cells))
-    for _ in range(horizon):
-        values = -1.0 + transition @ values
-    return float(values.mean())
+    return finite_horizon_value(transition, np.full(len(cells), 1 / len(cells)), horizon)
 
 
 def gridworld_best_deterministic(horizon: int) -> tuple[float, dict[tuple[int, ...], int]]:
