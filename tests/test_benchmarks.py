@@ -229,6 +229,33 @@ def test_variance_study(tmp_path):
     assert len((out / "summary.md").read_text().splitlines()) == 8 + 3 * len(PHI_FORMS)
 
 
+def test_aliasing_study_reads_each_learned_policy_against_the_optimum(tmp_path):
+    """Models as the runner keeps them: a policy set by hand to p* and to always-right, and a DQN read both ways."""
+    import torch as th
+    from stable_baselines3 import DQN
+
+    from sb3_pg import REINFORCE
+    from sb3_pg.envs.aliased import SHORT_CORRIDOR_P_STAR
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for seed, p in enumerate([SHORT_CORRIDOR_P_STAR, 1.0 - 1e-9]):
+        model = REINFORCE("MlpPolicy", "sb3_pg/ShortCorridor-v0", policy_kwargs={"net_arch": []}, seed=seed)
+        with th.no_grad():  # logits = bias: the probability of right is p
+            model.policy.action_net.weight.zero_()
+            model.policy.action_net.bias.copy_(th.tensor([0.0, float(np.log(p / (1 - p)))]))
+        model.save(runs / f"sc_reinforce_s{seed}.zip")
+    DQN("MlpPolicy", "sb3_pg/AliasedGridworld-v0", seed=0).save(runs / "gw_dqn_s0.zip")
+    subprocess.run([sys.executable, "benchmarks/aliasing.py", "--results", str(tmp_path)], cwd=ROOT, check=True)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    optimal, greedy = summary["runs"]["sb3_pg/ShortCorridor-v0|reinforce"]
+    assert optimal["fraction"] == pytest.approx(1.0, abs=1e-6) and optimal["p_right"] == pytest.approx(0.5858, abs=1e-4)
+    assert greedy["value"] == pytest.approx(-1000 * (1 - 1e-6), rel=1e-3)  # cut by the time limit
+    assert {"sb3_pg/AliasedGridworld-v0|dqn", "sb3_pg/AliasedGridworld-v0|dqn_eps"} <= set(summary["runs"])
+    assert (tmp_path / "aliasing.png").stat().st_size > 0
+    assert "| REINFORCE: G_t, standardised | 2 |" in (tmp_path / "summary.md").read_text()
+
+
 def write_synthetic_runs(runs: Path, name: str, finals: np.ndarray) -> None:
     """Evaluation CSVs whose curves rise linearly to the given final returns (10 identical episodes each)."""
     runs.mkdir(parents=True, exist_ok=True)
