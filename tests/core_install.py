@@ -1,6 +1,7 @@
 """
 Run by ``make core`` in a virtualenv holding ``pip install .`` alone: the package needs only torch,
-stable-baselines3, gymnasium and numpy to train, save and load, and its command names the extra it lacks.
+stable-baselines3 (with sb3-contrib), gymnasium and numpy to train, save and load, and its command names the extra
+it lacks.
 """
 
 import importlib.util
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from sb3_pg import REINFORCE, OneStepAC, REINFORCEBaseline
 
-EXTRAS = ("rl_zoo3", "optuna", "wandb", "mujoco", "Box2D", "ray", "sb3_contrib")
+EXTRAS = ("rl_zoo3", "optuna", "wandb", "mujoco", "Box2D", "ray")
 extras = [name for name in EXTRAS if importlib.util.find_spec(name)]
 assert not extras, f"pip install . installed {extras}, which only the extras should"
 with tempfile.TemporaryDirectory() as folder:

@@ -95,3 +95,24 @@ class CountdownEnv(gym.Env):
     def step(self, action):
         self.t += 1
         return np.array([self.t / self.length], dtype=np.float32), 1.0, self.t == self.length, False, {}
+
+
+class CueEnv(gym.Env):
+    """
+    A task that needs memory: a cue (left or right) is shown at t = 0, a blank at t = 1, where the action must match
+    the cue (reward 1, else 0). A memoryless policy scores 0.5 at best.
+    """
+
+    observation_space = spaces.Box(0.0, 1.0, (3,), np.float32)  # cue left, cue right, blank
+    action_space = spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.cue, self.t = int(self.np_random.integers(2)), 0
+        return np.eye(3, dtype=np.float32)[self.cue], {}
+
+    def step(self, action):
+        self.t += 1
+        if self.t == 1:
+            return np.eye(3, dtype=np.float32)[2], 0.0, False, False, {}
+        return np.eye(3, dtype=np.float32)[2], float(int(action) == self.cue), True, False, {}

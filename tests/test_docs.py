@@ -6,6 +6,7 @@ whole run list, checked to resume to completion from the committed results witho
 
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,7 @@ import tomllib
 
 ROOT = Path(__file__).parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-FENCE = re.compile(r"^```(python|bash)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+FENCE = re.compile(r"^```(python|bash)\n(.*?)^```", re.MULTILINE | re.DOTALL)  # (text blocks are pictures)
 # Budgets as written, and the small ones the tests run
 SMALL = [
     (r"(\.learn\((?:total_timesteps=)?)[\d_]+", r"\g<1>300"),
@@ -106,6 +107,10 @@ def test_docs_code_block_runs(page, line, language, code, tmp_path, monkeypatch)
             assert "dbhost" in shlex.join(args)  # tests/test_zoo.py runs it against a real PostgreSQL
         elif args[:2] == ["python", "benchmarks/zoo_runs.py"]:
             check_study_resumes(args)
+        elif args[:2] == ["python", "benchmarks/aliasing.py"]:  # reads the committed models; writes to a copy
+            results = tmp_path / "results"
+            shutil.copytree(ROOT / args[args.index("--results") + 1], results)
+            subprocess.run([sys.executable, str(ROOT / args[1]), "--results", str(results)], check=True, cwd=ROOT)
         else:
             pytest.fail(f"{page.name}:{line}: no test runs {shlex.join(args)!r}: add it to tests/test_docs.py")
 

@@ -29,6 +29,22 @@ class DiscountedRolloutBufferSamples(NamedTuple):
     discounts: th.Tensor  # γ^t, t counted from the episode's start
 
 
+class EpisodeSequenceSamples(NamedTuple):
+    """
+    The buffer's steps as one sequence per env (env-major: all of env 0's steps, then env 1's, ...), for a recurrent
+    policy, whose state is reset at each episode start; ``mask`` marks the batch's steps.
+    """
+
+    observations: th.Tensor | TensorDict
+    actions: th.Tensor
+    advantages: th.Tensor
+    returns: th.Tensor
+    discounts: th.Tensor
+    episode_starts: th.Tensor
+    mask: th.Tensor
+    n_seq: int
+
+
 class EpisodeRolloutBuffer(RolloutBuffer):
     """
     SB3's ``RolloutBuffer`` for Monte Carlo policy gradients: it holds the steps of a VecEnv until every
@@ -100,6 +116,25 @@ class EpisodeRolloutBuffer(RolloutBuffer):
         """The batch's observations, in the order of ``array[in_batch]`` for the buffer's other arrays."""
         in_batch = self.in_batch[: self.pos]
         return self._map_observations(lambda obs: obs[: self.pos][in_batch])
+
+    def to_sequences(self, array: np.ndarray) -> th.Tensor:
+        """``array`` of shape ``(pos, n_envs, ...)`` as one sequence per env: ``(n_envs * pos, ...)``, env-major."""
+        return self.to_torch(self.swap_and_flatten(array[: self.pos]))
+
+    def sequence_observations(self) -> tuple[th.Tensor | TensorDict, th.Tensor]:
+        """The observations and the episode starts as one sequence per env (what a recurrent policy reads)."""
+        return self._map_observations(self.to_sequences), self.to_sequences(self.episode_starts).flatten()
+
+    def sequences(self) -> EpisodeSequenceSamples:
+        """Every env's steps in one sequence, once the returns are computed (and before :meth:`get`)."""
+        assert self.full and not self.generator_ready, "compute_returns_and_advantage() first, and no get()"
+        observations, episode_starts = self.sequence_observations()
+        scalars = (self.advantages, self.returns, self.discounts, self.in_batch.astype(np.float32))
+        advantages, returns, discounts, mask = (self.to_sequences(array).flatten() for array in scalars)
+        actions = self.to_sequences(self.actions)
+        return EpisodeSequenceSamples(
+            observations, actions, advantages, returns, discounts, episode_starts, mask, self.n_envs
+        )
 
     def normalize_advantages(self) -> None:
         """Standardise the batch's advantages with the whole batch's mean and std (not a minibatch's)."""

@@ -21,7 +21,13 @@ from stable_baselines3.common.utils import obs_as_tensor
 from stable_baselines3.common.vec_env import VecEnv
 
 from sb3_pg.common.base import PolicyGradientAlgorithm
-from sb3_pg.common.buffers import DictEpisodeRolloutBuffer, DiscountedRolloutBufferSamples, EpisodeRolloutBuffer
+from sb3_pg.common.buffers import (
+    DictEpisodeRolloutBuffer,
+    DiscountedRolloutBufferSamples,
+    EpisodeRolloutBuffer,
+    EpisodeSequenceSamples,
+)
+from sb3_pg.common.recurrent import is_recurrent, zero_states
 from sb3_pg.common.validation import (
     HyperparameterValueError,
     NonFiniteActionError,
@@ -125,6 +131,22 @@ class EpisodeBatch:
             )
 
 
+# A batch's samples: steps (in minibatches), or one sequence per env for a recurrent policy
+Samples = DiscountedRolloutBufferSamples | EpisodeSequenceSamples
+
+
+def _n_steps(samples: Samples) -> int:
+    """The batch's steps in ``samples`` (a sequence also holds steps outside the batch, masked out)."""
+    return int(samples.mask.sum()) if isinstance(samples, EpisodeSequenceSamples) else len(samples.advantages)
+
+
+def batch_mean(values: th.Tensor, samples: Samples) -> th.Tensor:
+    """The mean of ``values`` over the batch's steps in ``samples``."""
+    if isinstance(samples, EpisodeSequenceSamples):
+        return (values * samples.mask).sum() / samples.mask.sum()
+    return values.mean()
+
+
 def _caller_stacklevel() -> int:
     """The ``stacklevel`` of a warning from the caller's frame that points at the first frame outside SB3 and us."""
     frame, level = sys._getframe(2), 2
@@ -223,6 +245,15 @@ class EpisodicPolicyGradient(PolicyGradientAlgorithm):
         super()._setup_model()
         # The envs hold the discarded tails of the last batch; the first batch starts from learn()'s reset
         self._reset_before_rollout = False
+        self._lstm_states = None  # a recurrent policy's state of each env's episode, while a batch is collected
+        if is_recurrent(self.policy) and self.batch_size is not None:
+            raise HyperparameterValueError(
+                "batch_size splits a batch into minibatches of steps, and a recurrent policy trains on whole "
+                "episodes: leave batch_size None with an LSTM policy"
+            )
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_lstm_states"]
 
     def collect_rollouts(  # type: ignore[override]
         self,
@@ -253,6 +284,8 @@ class EpisodicPolicyGradient(PolicyGradientAlgorithm):
         rollout_buffer.reset()
         if self.use_sde:
             self.policy.reset_noise(env.num_envs)
+        if is_recurrent(self.policy):
+            self._lstm_states = zero_states(self.policy, env.num_envs)
 
         callback.on_rollout_start()
 
@@ -321,7 +354,12 @@ class EpisodicPolicyGradient(PolicyGradientAlgorithm):
             into, the bounds of a Box action space)
         """
         with th.no_grad():
-            actions = self.policy.get_distribution(obs_as_tensor(obs, self.device)).get_actions()
+            obs_tensor = obs_as_tensor(obs, self.device)
+            if self._lstm_states is None:
+                actions = self.policy.get_distribution(obs_tensor).get_actions()
+            else:  # the state carries on within each env's episode, and is reset where one starts
+                starts = th.as_tensor(self._last_episode_starts, dtype=th.float32, device=self.device)
+                actions, _, _, self._lstm_states = self.policy(obs_tensor, self._lstm_states, starts)
         actions = actions.cpu().numpy().reshape((-1, *self.action_space.shape))
         if actions.dtype.kind == "f" and not np.isfinite(actions).all():
             raise self._diverged(f"after update {self._n_updates}: {NonFiniteActionError.MESSAGE}")
@@ -334,35 +372,42 @@ class EpisodicPolicyGradient(PolicyGradientAlgorithm):
         """The batch's returns and Φ_t, once its episodes have ended."""
         rollout_buffer.compute_returns_and_advantage(last_values=None, dones=dones, reward_to_go=self.reward_to_go)
 
-    def _minibatches(self) -> list[DiscountedRolloutBufferSamples]:
-        """The batch's samples in minibatches of ``batch_size`` (``None``: one), shared by the steps of an update."""
+    def _minibatches(self) -> list[Samples]:
+        """
+        The batch's samples in minibatches of ``batch_size`` (``None``: one), shared by the steps of an update; for a
+        recurrent policy, one sequence per env (:meth:`~sb3_pg.common.buffers.EpisodeRolloutBuffer.sequences`).
+        """
+        if is_recurrent(self.policy):
+            return [self.rollout_buffer.sequences()]
         return list(self.rollout_buffer.get(self.batch_size))
 
-    def _batch_mean(
-        self,
-        loss: Callable[[DiscountedRolloutBufferSamples], th.Tensor],
-        minibatches: list[DiscountedRolloutBufferSamples],
-    ) -> Iterable[th.Tensor]:
+    def _batch_mean(self, loss: Callable[[Samples], th.Tensor], minibatches: list[Samples]) -> Iterable[th.Tensor]:
         """
         ``loss(minibatch)`` for each minibatch, weighted by its share of the batch: their gradients add up to
         the gradient of the whole batch's mean loss.
         """
-        n_steps = sum(len(minibatch.advantages) for minibatch in minibatches)
+        n_steps = sum(_n_steps(minibatch) for minibatch in minibatches)
         for minibatch in minibatches:
-            yield loss(minibatch) * (len(minibatch.advantages) / n_steps)
+            yield loss(minibatch) * (_n_steps(minibatch) / n_steps)
 
-    def _policy_loss(self, rollout_data: DiscountedRolloutBufferSamples) -> th.Tensor:
+    def _policy_loss(self, rollout_data: Samples) -> th.Tensor:
         """Policy-gradient loss on the (normalised) advantages Φ_t, plus the entropy bonus; logs both."""
         weights = rollout_data.advantages
         if self.discount_state_weighting:
             weights = weights * rollout_data.discounts
-        distribution = self.policy.get_distribution(rollout_data.observations)  # the actor alone
+        if isinstance(rollout_data, EpisodeSequenceSamples):  # each episode from the LSTM's zero state
+            states = zero_states(self.policy, rollout_data.n_seq).pi
+            distribution, _ = self.policy.get_distribution(
+                rollout_data.observations, states, rollout_data.episode_starts
+            )
+        else:
+            distribution = self.policy.get_distribution(rollout_data.observations)  # the actor alone
         log_prob = distribution.log_prob(self._buffer_actions(rollout_data.actions))
-        policy_loss = -(weights * log_prob).mean()
+        policy_loss = -batch_mean(weights * log_prob, rollout_data)
 
         entropy = distribution.entropy()
         # Approximate entropy when no analytical form
-        entropy_loss = -th.mean(-log_prob) if entropy is None else -th.mean(entropy)
+        entropy_loss = -batch_mean(-log_prob if entropy is None else entropy, rollout_data)
 
         self.logger.record("train/policy_loss", policy_loss.item())
         self.logger.record("train/entropy_loss", entropy_loss.item())

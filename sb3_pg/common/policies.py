@@ -43,6 +43,29 @@ class CategoricalDistribution(distributions.CategoricalDistribution):
         return self
 
 
+def policy_defaults(share_by_default: bool, share_features_extractor: bool | None, kwargs: dict) -> dict:
+    """The policy's keyword arguments with sb3-pg's defaults: the class's sharing of the extractor, fused Adam."""
+    kwargs = dict(
+        kwargs,
+        share_features_extractor=share_by_default if share_features_extractor is None else share_features_extractor,
+    )
+    adam = kwargs.get("optimizer_class", th.optim.Adam) in (th.optim.Adam, th.optim.AdamW)
+    if adam and kwargs.get("optimizer_kwargs") is None:
+        kwargs["optimizer_kwargs"] = {"eps": 1e-5, "fused": True}  # SB3's eps
+    return kwargs
+
+
+def actor_critic_optimizer(
+    policy: policies.ActorCriticPolicy, critic_prefixes: tuple[str, ...], lr: float
+) -> th.optim.Optimizer:
+    """The policy's optimizer with the actor's parameters in one group and the critic's in another."""
+    groups = [
+        {"params": [p for name, p in policy.named_parameters() if name.startswith(critic_prefixes) == is_critic]}
+        for is_critic in (False, True)
+    ]
+    return policy.optimizer_class(groups, lr=lr, **policy.optimizer_kwargs)
+
+
 class ActorCriticPolicy(policies.ActorCriticPolicy):
     """
     SB3's ``ActorCriticPolicy`` with: ``share_features_extractor`` defaulting to the class's
@@ -56,12 +79,7 @@ class ActorCriticPolicy(policies.ActorCriticPolicy):
     SHARE_FEATURES_EXTRACTOR = True
 
     def __init__(self, *args: Any, share_features_extractor: bool | None = None, **kwargs: Any) -> None:
-        if share_features_extractor is None:
-            share_features_extractor = self.SHARE_FEATURES_EXTRACTOR
-        adam = kwargs.get("optimizer_class", th.optim.Adam) in (th.optim.Adam, th.optim.AdamW)
-        if adam and kwargs.get("optimizer_kwargs") is None:
-            kwargs["optimizer_kwargs"] = {"eps": 1e-5, "fused": True}  # SB3's eps
-        super().__init__(*args, share_features_extractor=share_features_extractor, **kwargs)
+        super().__init__(*args, **policy_defaults(self.SHARE_FEATURES_EXTRACTOR, share_features_extractor, kwargs))
 
     def _build(self, lr_schedule: Schedule) -> None:
         # The distribution is chosen in SB3's __init__, before _build makes its action net
@@ -71,11 +89,7 @@ class ActorCriticPolicy(policies.ActorCriticPolicy):
             self.action_dist = CategoricalDistribution(self.action_dist.action_dim)
         super()._build(lr_schedule)
         # SB3's optimizer holds every parameter in one group; the critic's get a group of their own
-        groups = [
-            {"params": [p for name, p in self.named_parameters() if name.startswith(CRITIC_PREFIXES) == is_critic]}
-            for is_critic in (False, True)
-        ]
-        self.optimizer = self.optimizer_class(groups, lr=lr_schedule(1), **self.optimizer_kwargs)
+        self.optimizer = actor_critic_optimizer(self, CRITIC_PREFIXES, lr_schedule(1))
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         # SB3 leaves it out, so that a policy saved alone would come back with one shared extractor

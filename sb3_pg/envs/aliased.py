@@ -163,7 +163,8 @@ def gridworld_best_deterministic(horizon: int) -> tuple[float, dict[tuple[int, .
 def gridworld_best_stochastic(horizon: int, restarts: int = 8, seed: int = 0) -> tuple[float, dict]:
     """
     The best stochastic memoryless policy: the exact value maximised over softmax logits for each observation
-    (scipy's L-BFGS-B from ``restarts`` random starts; the value is smooth in the logits).
+    (scipy's L-BFGS-B, which the zoo and benchmarks extras install, from ``restarts`` random starts; the value is
+    smooth in the logits).
     """
     from scipy.optimize import minimize
 

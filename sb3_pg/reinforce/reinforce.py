@@ -11,8 +11,16 @@ from sb3_pg.common import estimators
 from sb3_pg.common.buffers import EpisodeRolloutBuffer
 from sb3_pg.common.episodic import DEFAULT_MAX_BATCH_STEPS, EpisodicPolicyGradient
 from sb3_pg.common.policies import CRITIC_PREFIXES
+from sb3_pg.common.recurrent import is_recurrent
 from sb3_pg.common.validation import HyperparameterValueError, check_bool, check_choice
-from sb3_pg.reinforce.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
+from sb3_pg.reinforce.policies import (
+    CnnLstmPolicy,
+    CnnPolicy,
+    MlpLstmPolicy,
+    MlpPolicy,
+    MultiInputLstmPolicy,
+    MultiInputPolicy,
+)
 
 SelfREINFORCE = TypeVar("SelfREINFORCE", bound="REINFORCE")
 
@@ -149,6 +157,9 @@ class REINFORCE(EpisodicPolicyGradient):
         "MlpPolicy": MlpPolicy,
         "CnnPolicy": CnnPolicy,
         "MultiInputPolicy": MultiInputPolicy,
+        "MlpLstmPolicy": MlpLstmPolicy,
+        "CnnLstmPolicy": CnnLstmPolicy,
+        "MultiInputLstmPolicy": MultiInputLstmPolicy,
     }
 
     def __init__(
@@ -221,6 +232,11 @@ class REINFORCE(EpisodicPolicyGradient):
             raise HyperparameterValueError(
                 f"baseline='optimal' needs per-sample score norms (torch.func.vmap), which SB3's one-hot encoding "
                 f"of Discrete/MultiDiscrete observations does not support: {self.observation_space}"
+            )
+        if self.baseline == "optimal" and is_recurrent(self.policy):
+            raise HyperparameterValueError(
+                "baseline='optimal' scores each step alone (torch.func.vmap), and a recurrent policy's score depends "
+                "on the episode before it: use a feed-forward policy, or baseline=None"
             )
 
     def train(self) -> None:

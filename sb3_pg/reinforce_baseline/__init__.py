@@ -1,4 +1,19 @@
-from sb3_pg.reinforce_baseline.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
+from sb3_pg.reinforce_baseline.policies import (
+    CnnLstmPolicy,
+    CnnPolicy,
+    MlpLstmPolicy,
+    MlpPolicy,
+    MultiInputLstmPolicy,
+    MultiInputPolicy,
+)
 from sb3_pg.reinforce_baseline.reinforce_baseline import REINFORCEBaseline
 
-__all__ = ["CnnPolicy", "MlpPolicy", "MultiInputPolicy", "REINFORCEBaseline"]
+__all__ = [
+    "CnnLstmPolicy",
+    "CnnPolicy",
+    "MlpLstmPolicy",
+    "MlpPolicy",
+    "MultiInputLstmPolicy",
+    "MultiInputPolicy",
+    "REINFORCEBaseline",
+]

@@ -8,8 +8,9 @@ from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedul
 from stable_baselines3.common.utils import FloatSchedule, explained_variance, obs_as_tensor
 from torch.nn import functional as F
 
-from sb3_pg.common.buffers import DiscountedRolloutBufferSamples
-from sb3_pg.common.episodic import DEFAULT_MAX_BATCH_STEPS, EpisodicPolicyGradient
+from sb3_pg.common.buffers import EpisodeSequenceSamples
+from sb3_pg.common.episodic import DEFAULT_MAX_BATCH_STEPS, EpisodicPolicyGradient, Samples, batch_mean
+from sb3_pg.common.recurrent import is_recurrent, zero_states
 from sb3_pg.common.validation import (
     HyperparameterValueError,
     check_bool,
@@ -18,7 +19,14 @@ from sb3_pg.common.validation import (
     check_real,
 )
 from sb3_pg.reinforce_baseline.buffers import BaselineEpisodeRolloutBuffer, DictBaselineEpisodeRolloutBuffer
-from sb3_pg.reinforce_baseline.policies import CnnPolicy, MlpPolicy, MultiInputPolicy
+from sb3_pg.reinforce_baseline.policies import (
+    CnnLstmPolicy,
+    CnnPolicy,
+    MlpLstmPolicy,
+    MlpPolicy,
+    MultiInputLstmPolicy,
+    MultiInputPolicy,
+)
 
 SelfREINFORCEBaseline = TypeVar("SelfREINFORCEBaseline", bound="REINFORCEBaseline")
 
@@ -99,6 +107,9 @@ class REINFORCEBaseline(EpisodicPolicyGradient):
         "MlpPolicy": MlpPolicy,
         "CnnPolicy": CnnPolicy,
         "MultiInputPolicy": MultiInputPolicy,
+        "MlpLstmPolicy": MlpLstmPolicy,
+        "CnnLstmPolicy": CnnLstmPolicy,
+        "MultiInputLstmPolicy": MultiInputLstmPolicy,
     }
     rollout_buffer: BaselineEpisodeRolloutBuffer
     buffer_classes: ClassVar[tuple[type[RolloutBuffer], type[RolloutBuffer]]] = (
@@ -199,15 +210,25 @@ class REINFORCEBaseline(EpisodicPolicyGradient):
             ):
                 terminal_obs = self.policy.obs_to_tensor(infos[idx]["terminal_observation"])[0]
                 with th.no_grad():
-                    terminal_value = self.policy.predict_values(terminal_obs)[0]
+                    if self._lstm_states is None:
+                        terminal_value = self.policy.predict_values(terminal_obs)[0]
+                    else:  # the critic's LSTM state after the episode's last step
+                        state = tuple(s[:, idx : idx + 1].contiguous() for s in self._lstm_states.vf)
+                        terminal_value = self.policy.predict_values(terminal_obs, state, th.zeros(1))[0]
                 rewards[idx] += self.gamma * terminal_value.item()
 
     def _compute_returns_and_advantage(self, rollout_buffer: BaselineEpisodeRolloutBuffer, dones: np.ndarray) -> None:  # type: ignore[override]
         """V(s_t) of the batch's steps, from the critic as it is before the update, in one pass; then the advantages."""
-        observations = obs_as_tensor(rollout_buffer.batch_observations(), self.device)
         with th.no_grad():
-            values = self.policy.predict_values(observations)
-        rollout_buffer.set_batch_values(values.cpu().numpy().flatten())
+            if is_recurrent(self.policy):  # each env's steps in one sequence, the LSTM reset at episode starts
+                observations, starts = rollout_buffer.sequence_observations()
+                states = zero_states(self.policy, rollout_buffer.n_envs).vf
+                values = self.policy.predict_values(observations, states, starts).cpu().numpy()
+                values = values.reshape(rollout_buffer.n_envs, -1).T[rollout_buffer.in_batch[: rollout_buffer.pos]]
+            else:
+                values = self.policy.predict_values(obs_as_tensor(rollout_buffer.batch_observations(), self.device))
+                values = values.cpu().numpy()
+        rollout_buffer.set_batch_values(values.flatten())
         super()._compute_returns_and_advantage(rollout_buffer, dones)
 
     def train(self) -> None:
@@ -234,9 +255,16 @@ class REINFORCEBaseline(EpisodicPolicyGradient):
 
         self._record_update()
 
-    def _value_loss(self, rollout_data: DiscountedRolloutBufferSamples) -> th.Tensor:
+    def _value_loss(self, rollout_data: Samples) -> th.Tensor:
         """The critic's regression of V(s_t) on the return G_t; logs it."""
-        value_loss = F.mse_loss(self.policy.predict_values(rollout_data.observations).flatten(), rollout_data.returns)
+        if isinstance(rollout_data, EpisodeSequenceSamples):
+            states = zero_states(self.policy, rollout_data.n_seq).vf
+            values = self.policy.predict_values(rollout_data.observations, states, rollout_data.episode_starts)
+            value_loss = batch_mean((values.flatten() - rollout_data.returns) ** 2, rollout_data)
+        else:
+            value_loss = F.mse_loss(
+                self.policy.predict_values(rollout_data.observations).flatten(), rollout_data.returns
+            )
         self.logger.record("train/value_loss", value_loss.item())
         return value_loss
 
