@@ -19,7 +19,7 @@ from sb3_pg.envs.aliased import (
 IDS = ["sb3_pg/ShortCorridor-v0", "sb3_pg/AliasedGridworld-v0"]
 
 
-@pytest.mark.parametrize("env_id", IDS)
+@pytest.mark.parametrize("env_id", [*IDS, "sb3_pg/TMaze-v0"])
 def test_gymnasiums_checks_pass(env_id):
     env = gym.make(env_id)
     check_env(env.unwrapped)
@@ -91,3 +91,22 @@ def test_short_corridor_finite_horizon_value():
     assert short_corridor_finite_value(1.0, 1000) == short_corridor_finite_value(0.0, 1000) == -1000
     mean, error = monte_carlo(IDS[0], lambda obs: np.array([0.02, 0.98]), episodes=2000)
     assert abs(mean - short_corridor_finite_value(0.98, 1000)) < 4 * error
+
+
+def test_the_t_maze_needs_memory():
+    """Remembering the cue scores 1 − 0.01·5; a memoryless policy gets ±1 at random at the junction."""
+    env = gym.make("sb3_pg/TMaze-v0")
+    for seed in range(6):
+        obs, info = env.reset(seed=seed)
+        assert obs[:2].sum() == 1  # the cue, in the first square only
+        total = 0.0
+        for _ in range(5):
+            obs, reward, *_ = env.step(0)
+            total += reward
+        assert obs.tolist() == [0, 0, 1]
+        _, reward, terminated, _, _ = env.step(1 + info["cue"])
+        assert terminated and total + reward == pytest.approx(1 - 0.05)
+        env.reset(seed=seed)
+        for _ in range(5):
+            env.step(0)
+        assert env.step(2 - info["cue"])[1] == -1.0

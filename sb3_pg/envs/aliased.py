@@ -182,3 +182,36 @@ def gridworld_best_stochastic(horizon: int, restarts: int = 8, seed: int = 0) ->
     ]
     best = min(results, key=lambda result: result.fun)
     return -float(best.fun), policy_of(best.x)
+
+
+class TMazeEnv(gym.Env):
+    """
+    A T-maze that needs memory: a cue, up or down, is shown in the first square only; then a corridor of ``length``
+    blank squares leads to a junction, where going up or down ends the episode with +1 if it matches the cue and −1
+    if not. Moving forward costs 0.01 a step; up or down before the junction, and forward at it, stay put. A memoryless
+    policy scores 0 in expectation at the junction; one that remembers the cue scores 1 − 0.01·length.
+    """
+
+    observation_space = spaces.Box(0.0, 1.0, (3,), np.float32)  # cue up, cue down, at the junction
+    action_space = spaces.Discrete(3)  # forward, up, down
+
+    def __init__(self, length: int = 5):
+        self.length = length
+
+    def _observation(self) -> np.ndarray:
+        if self.position == 0:
+            return np.eye(3, dtype=np.float32)[self.cue]
+        return np.eye(3, dtype=np.float32)[2] if self.position == self.length else np.zeros(3, np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self.cue, self.position = int(self.np_random.integers(2)), 0
+        return self._observation(), {"cue": self.cue}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        action = int(action)
+        if self.position == self.length and action != 0:
+            return self._observation(), 1.0 if action - 1 == self.cue else -1.0, True, False, {"cue": self.cue}
+        if action == 0 and self.position < self.length:
+            self.position += 1
+        return self._observation(), -0.01, False, False, {"cue": self.cue}
