@@ -151,6 +151,8 @@ def random_policy_return(env_id: str, episodes: int = 10, seed: int = 0) -> floa
     import gymnasium as gym
     import rl_zoo3.import_envs  # noqa: F401  (the zoo's extra environments)
 
+    import sb3_pg  # noqa: F401  (its own: sb3_pg/...)
+
     env = gym.make(env_id)
     env.action_space.seed(seed)
     total = 0.0
@@ -336,10 +338,13 @@ def summarize(
         areas = {label: data["curve"].mean(axis=1, keepdims=True) for label, data in methods.items()}
         final_points, final_bounds = interval(finals, reps)
         area_points, area_bounds = interval(areas, reps)
+        # Whole numbers where the task's returns are large; two decimals where they stay below 10 (the T-maze's ±1)
+        digits = 0 if max(np.abs(final).max() for final in finals.values()) >= 10 else 2
         for label, data in methods.items():
             final = finals[label][:, 0]
             spread = final.std(ddof=1) if len(final) > 1 else float("nan")
-            iqm, mean_std = cell(final_points[label], final_bounds[label], 0), f"{final.mean():.0f} ± {spread:.0f}"
+            iqm = cell(final_points[label], final_bounds[label], 0, digits)
+            mean_std = f"{final.mean():.{digits}f} ± {spread:.{digits}f}"
             short[label][env] = (len(final), iqm, mean_std)  # the short table's cells are the full one's
             table.append(
                 f"| {env} | {named(label)} | {len(final)} | {iqm} | "
@@ -380,7 +385,9 @@ def summarize(
                 improvements.append(f"| {env} | {shown} | {estimate[0]:.2f} [{estimate[1]:.2f}, {estimate[2]:.2f}] |")
                 summary.setdefault("probability_of_improvement", {})[f"{env}: {key}"] = estimate
         curves = {named(label): (data["grid"], data["curve"]) for label, data in methods.items()}
-        plot_curves(curves, f"{env}: deterministic evaluation", "return (10 episodes)", results / f"{env}.png")
+        plot_curves(
+            curves, f"{env}: deterministic evaluation", "return (10 episodes)", results / f"{env.replace('/', '-')}.png"
+        )  # a namespaced id: one file
 
     notes = [
         "Final return: each seed's last evaluation (10 deterministic episodes on a separate env); area under the",
@@ -481,7 +488,7 @@ def summarize(
                     np.array([running_mean_curve(path, train_grid, window) for path in episode_files]),
                 )
             ylabel = f"mean return of the last {window} training episodes"
-            plot_curves(curves, f"{env}: training episodes", ylabel, results / f"{env}_training.png")
+            plot_curves(curves, f"{env}: training episodes", ylabel, results / f"{env.replace('/', '-')}_training.png")
         markdown += (
             f"\n\nEpisodes and env steps until the mean return of the last {window} training episodes first reaches "
             f"{threshold}, over the seeds that reach it (mean ± sample std).\n\n" + "\n".join(reaching)

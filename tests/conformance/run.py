@@ -20,7 +20,8 @@ from pathlib import Path
 import stable_baselines3
 
 ROOT = Path(__file__).parents[2]
-ALGORITHMS = ("REINFORCE", "REINFORCEBaseline", "OneStepAC")
+# Each class, and the Monte Carlo ones with their LSTM policies where a test names a feed-forward one
+ALGORITHMS = ("REINFORCE", "REINFORCEBaseline", "OneStepAC", "REINFORCE-LSTM", "REINFORCEBaseline-LSTM")
 # SB3's tests of what an on-policy algorithm must do, whatever its update
 TEST_FILES = (
     "test_run.py",
@@ -62,10 +63,24 @@ def unpack_tests(archive: Path, destination: Path) -> Path:
     return destination / "tests"
 
 
+# With an LSTM policy: the files that test what a policy does for its algorithm (save/load, predict, spaces, Dict
+# observations, callbacks, train/eval mode). The others test the same algorithm code with another policy, or
+# SB3's own components (logger, distributions, CNN extractors), and sb3-contrib tests RecurrentPPO the same way.
+RECURRENT_TEST_FILES = (
+    "test_save_load.py",
+    "test_predict.py",
+    "test_spaces.py",
+    "test_dict_env.py",
+    "test_callbacks.py",
+    "test_train_eval_mode.py",
+)
+
+
 def run(algorithm: str, tests: Path, pytest_args: list[str]) -> dict[str, int]:
     """Run the test files for one algorithm; the counts of pytest's summary line."""
     env = {**os.environ, "SB3_PG_CONFORMANCE_ALGO": algorithm, "PYTHONPATH": str(ROOT), "MPLBACKEND": "Agg"}
-    files = [str(tests / name) for name in TEST_FILES if (tests / name).exists()]
+    names = RECURRENT_TEST_FILES if algorithm.endswith("-LSTM") else TEST_FILES
+    files = [str(tests / name) for name in names if (tests / name).exists()]
     command = [sys.executable, "-m", "pytest", "-p", "tests.conformance.plugin", "-p", "no:cacheprovider", "-q"]
     command += ["--rootdir", str(tests.parent), "-c", str(tests.parent / "pyproject.toml"), "--disable-warnings"]
     result = subprocess.run([*command, *pytest_args, *files], env=env, cwd=tests.parent, text=True, capture_output=True)
