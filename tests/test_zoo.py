@@ -556,7 +556,8 @@ def test_train_and_enjoy_run_one_torch_thread_unless_told(monkeypatch, tmp_path)
     "entry, message",
     [
         ("  n_envs: 0\n", "n_envs must be an int >= 1, got 0"),
-        ("  policy: FooPolicy\n", "policy must be one of MlpPolicy, CnnPolicy, MultiInputPolicy, got 'FooPolicy'"),
+        ("  policy: FooPolicy\n", "policy must be one of MlpPolicy, CnnPolicy, MultiInputPolicy, MlpLstmPolicy, "),
+        ("  policy: FooPolicy\n", "MultiInputLstmPolicy, got 'FooPolicy'"),
         ("  policy_kwargs: 'dict(net_arch=[64]'\n", "policy_kwargs 'dict(net_arch=[64]' is not a dict(...)"),
         (" [1\n", "is not valid YAML"),
     ],
