@@ -76,6 +76,7 @@ def test_train_uses_our_hyperparameters_and_enjoy_loads_it(trained, algo, monkey
 
 
 def test_plots_put_our_runs_next_to_a2c(trained, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # without a display, the figures are written to the current folder
     results = tmp_path / "results"
     algos = [*OURS, "a2c"]
     zoo(
