@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH := torch==2.13.0
+# The extras installed (all of them; the Python 3.10 check of CI leaves out the docs' tools)
+EXTRAS ?= all
 # The pinned benchmark environment (benchmarks/constraints.txt); Python 3.10, which its numpy no longer supports,
 # installs from a resolution made for it (pip's own resolver backtracks for too long there)
 CONSTRAINTS := $(shell $(PYTHON) -c 'import sys; print("-c .ci/constraints-py310.txt" if sys.version_info < (3, 11) else "-c benchmarks/constraints.txt")')
@@ -16,7 +18,7 @@ $(VENV)/.installed: pyproject.toml benchmarks/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q $(CONSTRAINTS) -e ".[all]"
+	$(PY) -m pip install -q $(CONSTRAINTS) -e ".[$(EXTRAS)]"
 	touch $@
 
 # Train REINFORCE with baseline on CartPole-v1 through the RL Zoo harness, then run the trained
