@@ -8,6 +8,7 @@ import copy
 import numpy as np
 import pytest
 import torch as th
+from gymnasium.wrappers import TimeLimit
 from stable_baselines3.common.vec_env import DummyVecEnv
 
 from sb3_pg import REINFORCE, REINFORCEBaseline
@@ -117,6 +118,39 @@ def test_baseline_values_come_from_the_critic_lstm_over_each_episode():
     returns = np.concatenate([returns_to_go(e["rewards"]).numpy() for e in episodes(buffer)])
     advantages = np.concatenate([buffer.advantages[: buffer.pos, e][in_batch[:, e]] for e in range(buffer.n_envs)])
     np.testing.assert_allclose(advantages, returns - th.cat(values).detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_truncated_episodes_bootstrap_from_the_critic_lstm_state():
+    # every episode is cut after its first step: its reward becomes γ·V(blank | the cue the critic's LSTM saw)
+    env = DummyVecEnv([lambda: TimeLimit(CueEnv(), 1)] * 2)
+    model = REINFORCEBaseline("MlpLstmPolicy", env, n_episodes=4, gamma=GAMMA, policy_kwargs=SGD, seed=0,
+                              bootstrap_truncated=True)  # fmt: skip
+    collect(model)
+    buffer, policy = model.rollout_buffer, model.policy
+    in_batch = buffer.in_batch[: buffer.pos]
+    blank = th.tensor(np.eye(3, dtype=np.float32)[2])
+
+    def value(out):
+        return policy.value_net(policy.mlp_extractor.forward_critic(out))[0]
+
+    episodes = [th.stack([th.as_tensor(obs), blank]) for obs in buffer.observations[: buffer.pos][in_batch]]
+    expected = [GAMMA * run_lstm(policy.lstm_critic, value, obs)[-1].item() for obs in episodes]
+    np.testing.assert_allclose(buffer.rewards[: buffer.pos][in_batch], expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("algo", [REINFORCE, REINFORCEBaseline])
+def test_collection_runs_the_actor_lstm_alone(algo):
+    model = make(algo) if algo is REINFORCE else make(algo, bootstrap_truncated=False)
+    calls = []
+    model.policy.lstm_critic.register_forward_hook(lambda *args: calls.append("critic"))
+    model.policy.lstm_actor.register_forward_hook(lambda *args: calls.append("actor"))
+    step = model.env.step
+    model.env.step = lambda actions: (calls.append("step"), step(actions))[1]
+    collect(model)
+    last_step = len(calls) - calls[::-1].index("step")
+    assert calls[:last_step].count("actor") == calls.count("step") > 0 and "critic" not in calls[:last_step]
+    # REINFORCEBaseline reads its critic's values once the batch is complete, in one pass
+    assert ("critic" in calls[last_step:]) == (algo is REINFORCEBaseline)
 
 
 @pytest.mark.parametrize("algo", [REINFORCE, REINFORCEBaseline])

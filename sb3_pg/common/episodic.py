@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from sb3_contrib.common.recurrent.type_aliases import RNNStates
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.policies import ActorCriticPolicy
@@ -245,7 +246,9 @@ class EpisodicPolicyGradient(PolicyGradientAlgorithm):
         super()._setup_model()
         # The envs hold the discarded tails of the last batch; the first batch starts from learn()'s reset
         self._reset_before_rollout = False
-        self._lstm_states = None  # a recurrent policy's state of each env's episode, while a batch is collected
+        self._lstm_states: RNNStates | None = (
+            None  # a recurrent policy's state of each env's episode, while a batch is collected
+        )
         if is_recurrent(self.policy) and self.batch_size is not None:
             raise HyperparameterValueError(
                 "batch_size splits a batch into minibatches of steps, and a recurrent policy trains on whole "
@@ -359,11 +362,20 @@ class EpisodicPolicyGradient(PolicyGradientAlgorithm):
                 actions = self.policy.get_distribution(obs_tensor).get_actions()
             else:  # the state carries on within each env's episode, and is reset where one starts
                 starts = th.as_tensor(self._last_episode_starts, dtype=th.float32, device=self.device)
-                actions, _, _, self._lstm_states = self.policy(obs_tensor, self._lstm_states, starts)
+                actions = self._recurrent_actions(obs_tensor, starts)
         actions = actions.cpu().numpy().reshape((-1, *self.action_space.shape))
         if actions.dtype.kind == "f" and not np.isfinite(actions).all():
             raise self._diverged(f"after update {self._n_updates}: {NonFiniteActionError.MESSAGE}")
         return actions, env_actions(self.policy, self.action_space, actions)
+
+    def _recurrent_actions(self, obs: th.Tensor | dict[str, th.Tensor], episode_starts: th.Tensor) -> th.Tensor:
+        """
+        A recurrent policy's actions, advancing the actor's LSTM state only: nothing before :meth:`train` needs
+        the critic's (running it too would cost as much again).
+        """
+        distribution, pi_states = self.policy.get_distribution(obs, self._lstm_states.pi, episode_starts)
+        self._lstm_states = self._lstm_states._replace(pi=pi_states)
+        return distribution.get_actions()
 
     def _bootstrap_truncations(self, rewards: np.ndarray, dones: np.ndarray, infos: list[dict[str, Any]]) -> None:
         """Without a critic, a time-limit truncation ends the return like a termination: nothing to add."""

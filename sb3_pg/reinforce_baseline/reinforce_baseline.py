@@ -198,6 +198,13 @@ class REINFORCEBaseline(EpisodicPolicyGradient):
             "critic_learning_rate": self.critic_lr_schedule(self._current_progress_remaining),
         }
 
+    def _recurrent_actions(self, obs: th.Tensor | dict[str, th.Tensor], episode_starts: th.Tensor) -> th.Tensor:
+        """With ``bootstrap_truncated``, the critic's LSTM state too: a truncated episode's last value needs it."""
+        if not self.bootstrap_truncated:
+            return super()._recurrent_actions(obs, episode_starts)
+        actions, _, _, self._lstm_states = self.policy(obs, self._lstm_states, episode_starts)
+        return actions
+
     def _bootstrap_truncations(self, rewards: np.ndarray, dones: np.ndarray, infos: list[dict[str, Any]]) -> None:
         """Add γ·V(final observation) to the reward of time-limit truncated steps, as SB3's loop does (SB3 #633)."""
         if not self.bootstrap_truncated:

@@ -94,7 +94,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     kept, dropped = [], []
     for item in items:
         (kept if _runs_a2c(item) else dropped).append(item)
-        reason = ALLOWED_FAILURES.get((os.environ["SB3_PG_CONFORMANCE_ALGO"], item.nodeid.rpartition("tests/")[2]))
+        # with its LSTM policies, an algorithm fails the same tests for the same reasons
+        reason = ALLOWED_FAILURES.get((_NAME, item.nodeid.rpartition("tests/")[2]))
         if reason is not None:
             item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
     items[:] = kept
