@@ -373,12 +373,17 @@ def test_rliable_summary_on_synthetic_runs(tmp_path):
     # The README's block holds the short table, figures as in summary.json; the text around it is kept
     short = readme.read_text().splitlines()
     assert short[:2] == ["intro", f"<!-- {marker} -->"] and short[-2:] == [f"<!-- /{marker} -->", "outro"]
-    assert short[2].startswith("| method | seeds | Acrobot-v1: IQM [95% CI] | mean ± sample std | CartPole-v1:")
+    assert short[2].startswith(
+        "| method | seeds | Acrobot-v1: final IQM [95% CI] | final mean ± sample std | area IQM [95% CI] | collapsed |"
+    )
+    area = summary["normalised"]["auc_iqm"]
+    figures = [f for label in truth for f in (*iqm[label], *area[label])]
     assert short[7:9] == [
         "",
-        "Normalised final return over 2 envs (10 seeds each; 0: a random policy, 1: the "
-        "reference), IQM [95% CI]: reinforce {:.2f} [{:.2f}, {:.2f}]; a2c {:.2f} [{:.2f}, {:.2f}]; PPO (zoo) "
-        "{:.2f} [{:.2f}, {:.2f}].".format(*iqm["reinforce"], *iqm["a2c"], *iqm["ppo"]),
+        "Normalised over 2 envs (10 seeds each; 0: a random policy, 1: the reference), IQM [95% CI] of the final "
+        "return / of the area under the curve: reinforce {:.2f} [{:.2f}, {:.2f}] / {:.2f} [{:.2f}, {:.2f}]; a2c "
+        "{:.2f} [{:.2f}, {:.2f}] / {:.2f} [{:.2f}, {:.2f}]; PPO (zoo) {:.2f} [{:.2f}, {:.2f}] / "
+        "{:.2f} [{:.2f}, {:.2f}].".format(*figures),
     ]
     for row, label in zip(short[4:7], truth, strict=True):
         cells = [f"{label if label != 'ppo' else 'PPO (zoo)'}", "10"]
@@ -386,6 +391,7 @@ def test_rliable_summary_on_synthetic_runs(tmp_path):
             final = np.array(summary[f"{env}/{label}"]["final"])
             cells += ["{:.0f} [{:.0f}, {:.0f}]".format(*summary[f"{env}/{label}"]["final_iqm"])]
             cells += [f"{final.mean():.0f} ± {final.std(ddof=1):.0f}"]
+            cells += ["{:.0f} [{:.0f}, {:.0f}]".format(*summary[f"{env}/{label}"]["auc_iqm"]), "0 / 10"]
         assert row == "| " + " | ".join(cells) + " |"
     assert all(
         (tmp_path / name).exists() for name in ("CartPole-v1.png", "aggregate_intervals.png", "aggregate_profiles.png")
@@ -393,22 +399,68 @@ def test_rliable_summary_on_synthetic_runs(tmp_path):
 
 
 def test_short_table_shows_unequal_seeds_and_missing_rows():
-    from benchmarks.harness.report import short_table
+    from benchmarks.harness.report import ShortCell, short_table
 
-    rows = {"a2c": {"Hop": (10, "1 [0, 2]", "1 ± 1"), "Chee": (10, "3 [2, 4]", "3 ± 1")}}
-    rows["ppo_zoo"] = {"Hop": (3, "5 [4, 6]", "5 ± 1")}
+    rows = {"a2c": {"Hop": ShortCell(10, "1 [0, 2]", "1 ± 1", "0 [0, 1]", "0 / 10")}}
+    rows["a2c"]["Chee"] = ShortCell(10, "3 [2, 4]", "3 ± 1", "2 [1, 3]", "1 / 10")
+    rows["ppo_zoo"] = {"Hop": ShortCell(3, "5 [4, 6]", "5 ± 1", "4 [3, 5]", "0 / 3")}
     lines = short_table(rows, ["Chee", "Hop"], {"ppo_zoo": "PPO (zoo-tuned)"}).splitlines()
-    assert lines[2] == "| a2c | 10 | 3 [2, 4] | 3 ± 1 | 1 [0, 2] | 1 ± 1 |"
-    assert lines[3] == "| PPO (zoo-tuned) | 0 / 3 | - | - | 5 [4, 6] | 5 ± 1 |"
-    # A suite (more envs than methods): a row per env, the methods side by side
-    rows["a2c"]["Ant"] = (1, "7 [7, 7]", "7 ± nan")
+    assert lines[2] == "| a2c | 10 | 3 [2, 4] | 3 ± 1 | 2 [1, 3] | 1 / 10 | 1 [0, 2] | 1 ± 1 | 0 [0, 1] | 0 / 10 |"
+    assert lines[3] == "| PPO (zoo-tuned) | 0 / 3 | - | - | - | - | 5 [4, 6] | 5 ± 1 | 4 [3, 5] | 0 / 3 |"
+    # A suite (more envs than methods): a row per env, the methods side by side, collapses named where any
+    rows["a2c"]["Ant"] = ShortCell(1, "7 [7, 7]", "7 ± nan", "6 [6, 6]", "0 / 1")
     lines = short_table(rows, ["Chee", "Hop", "Ant"], {"ppo_zoo": "PPO (zoo-tuned)"}).splitlines()
     assert lines[0] == "| env | seeds | a2c | PPO (zoo-tuned) |"
     assert lines[2:] == [
-        "| Chee | 10 / 0 | 3 [2, 4] | - |",
+        "| Chee | 10 / 0 | 3 [2, 4] (1 / 10 collapsed) | - |",
         "| Hop | 10 / 3 | 1 [0, 2] | 5 [4, 6] |",
         "| Ant | 1 / 0 | 7 [7, 7] | - |",
     ]
+
+
+def test_summary_counts_collapses_reads_the_area_and_stops_at_the_budget(tmp_path, monkeypatch):
+    """
+    ppo rises to 200 and stays; a2c reaches 400 early, then falls to 50 on seeds 0-2 (they collapse: 350 lost of
+    a 400 gain, over a quarter of the 0 → 200 range) or to 300 on seed 3 (100 lost: under half its gain); seed 4
+    peaks at 60 and ends at 20 (over half its gain, under a quarter of the range). The final return ranks ppo first;
+    the area under the curve ranks a2c first. Evaluations after a run's budget (-n) are not
+    read: each run's last one would reverse the order.
+    """
+    from benchmarks.harness import report
+
+    monkeypatch.setattr(report, "random_policy_return", lambda env: 0.0)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    curves = {
+        "ppo": [[50, 100, 150, 200, 200, 200, 200, 200, 200, 200, -900]] * 4,
+        "a2c": [[400, 400, 400, 400, 400, 400, 300, 200, 100, 50, 900]] * 3
+        + [[400, 400, 400, 400, 400, 400, 350, 300, 300, 300, 900], [60, 60, 60, 60, 60, 60, 60, 60, 60, 20, 900]],
+    }
+    header = "timesteps," + ",".join(f"return_{i}" for i in range(10))
+    lines = []
+    for algo, seeds in curves.items():
+        for seed, curve in enumerate(seeds):
+            name = f"cp_{algo}_s{seed}"
+            rows = [f"{1000 * (step + 1)}," + ",".join([str(value)] * 10) for step, value in enumerate(curve)]
+            (runs / f"{name}.csv").write_text("\n".join([header, *rows]) + "\n")
+            command = f"python -m sb3_pg train --algo {algo} --env CartPole-v1 -n 10000 --seed {seed}"
+            (runs / f"{name}.json").write_text(json.dumps({"wall_time_s": 60.0, "command": command}))
+            lines.append(f"{name} --algo {algo} --env CartPole-v1 -n 10000 --seed {seed}")
+    run_list = tmp_path / "runs.txt"
+    run_list.write_text("\n".join(lines) + "\n")
+    report.summarize(run_list, tmp_path, None, 100, reps=500)
+
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    ppo, a2c = summary["CartPole-v1/ppo"], summary["CartPole-v1/a2c"]
+    assert ppo["final"] == [200.0] * 4 and a2c["final"] == [50.0] * 3 + [300.0, 20.0]
+    assert ppo["final_step"] == a2c["final_step"] == 10_000.0
+    assert ppo["collapsed"] == [] and a2c["collapsed"] == [f"cp_a2c_s{seed}" for seed in range(3)]
+    assert summary["probability_of_improvement"]["CartPole-v1: ppo > a2c"][0] == 0.8
+    assert summary["probability_of_improvement_auc"]["CartPole-v1: ppo > a2c"][0] == 0.2
+    table = (tmp_path / "summary.md").read_text()
+    assert "| CartPole-v1 | ppo > a2c | 0.80 [" in table
+    assert "| 3 / 5 | 50 / 50 / 50 / 300 / 20 | 10000 |" in table and "CartPole-v1 0 → 200." in table
+    assert "Collapsed: a seed collapsed when its last evaluation has lost at least 50% of its best" in table
 
 
 def test_a_partial_study_aggregates_its_finished_envs(tmp_path, monkeypatch):

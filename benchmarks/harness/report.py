@@ -10,6 +10,7 @@ import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -25,6 +26,48 @@ def physics_of(record: dict) -> str:
 def load_evaluations(path: Path) -> tuple[np.ndarray, np.ndarray]:
     data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
     return data[:, 0], data[:, 1:].mean(axis=1)
+
+
+def budget_of(record: dict) -> float | None:
+    """A run's env-step budget: its command's ``-n``, else its entry's ``n_timesteps`` (None: not recorded)."""
+    args = record.get("command", "").split()
+    for flag in ("-n", "--n-timesteps"):
+        if flag in args:
+            return float(args[args.index(flag) + 1])
+    value = record.get("hyperparameters", {}).get("n_timesteps")
+    return float(value) if value is not None else None
+
+
+def within_budget(evaluations: tuple[np.ndarray, np.ndarray], budget: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """
+    The evaluations taken within the budget: an episodic batch, or a vec env's last step, can carry a run past it,
+    and an evaluation there would credit the run with steps the other rows did not get.
+    """
+    steps, returns = evaluations
+    keep = steps <= budget if budget is not None and (steps <= budget).any() else np.ones(len(steps), dtype=bool)
+    return steps[keep], returns[keep]
+
+
+# A seed collapses when its last evaluation has lost at least half of its best evaluation's gain over a random
+# policy, and the drop is at least a quarter of the task's range (a random policy's return to the reference's)
+COLLAPSE_SHARE, COLLAPSE_RANGE = 0.5, 0.25
+COLLAPSE_RULE = (
+    f"a seed collapsed when its last evaluation has lost at least {COLLAPSE_SHARE:.0%} of its best evaluation's "
+    f"gain over a random policy and the drop is at least {COLLAPSE_RANGE:.0%} of the task's range (random policy "
+    "to reference)"
+)
+
+
+def collapsed(curve: np.ndarray, random_return: float, reference: float) -> np.ndarray:
+    """Which seeds (rows of evaluations) collapsed, by :data:`COLLAPSE_RULE`."""
+    peak = curve.max(axis=1)
+    drop = peak - curve[:, -1]
+    gained = peak > random_return
+    return (
+        gained
+        & (drop >= COLLAPSE_SHARE * (peak - random_return))
+        & (drop >= COLLAPSE_RANGE * (reference - random_return))
+    )
 
 
 def first_reaching(path: Path, threshold: float, window: int) -> tuple[int, int] | None:
@@ -170,10 +213,21 @@ def cell(point: np.ndarray, bounds: np.ndarray, index: int, digits: int = 0) -> 
     return f"{point[index]:.{digits}f} [{bounds[0, index]:.{digits}f}, {bounds[1, index]:.{digits}f}]"
 
 
-def short_table(rows: dict[str, dict[str, tuple[int, str, str]]], envs: list[str], names: dict[str, str]) -> str:
+class ShortCell(NamedTuple):
+    """One method's cell of one env in the README's table."""
+
+    seeds: int
+    final_iqm: str  # IQM [CI]
+    final_mean_std: str  # mean ± sample std
+    area_iqm: str  # IQM [CI]
+    collapsed: str  # "k / n"
+
+
+def short_table(rows: dict[str, dict[str, ShortCell]], envs: list[str], names: dict[str, str]) -> str:
     """
-    The README's table of the final return. Few envs: one row per method, the envs side by side (seeds, IQM [CI],
-    mean ± sample std). More envs than methods (a suite): one row per env, the methods side by side (IQM [CI]).
+    The README's table. Few envs: one row per method, the envs side by side (seeds; final return: IQM [CI],
+    mean ± sample std; area under the curve: IQM [CI]; collapsed seeds). More envs than methods (a suite): one row
+    per env, the methods side by side (final return: IQM [CI], and the collapsed seeds where any did).
     The seeds column is one count, or the count of each cell where they differ (0: none finished yet).
     """
 
@@ -185,15 +239,21 @@ def short_table(rows: dict[str, dict[str, tuple[int, str, str]]], envs: list[str
         lines = ["| env | seeds | " + " | ".join(names.get(label, label) for label in methods) + " |"]
         lines.append("|---|---|" + "---|" * len(methods))
         for env in envs:
-            counts = [rows[label][env][0] if env in rows[label] else 0 for label in methods]
-            values = [rows[label][env][1] if env in rows[label] else "-" for label in methods]
+            counts = [rows[label][env].seeds if env in rows[label] else 0 for label in methods]
+            values = []
+            for label in methods:
+                found = rows[label].get(env)
+                fell = found is not None and not found.collapsed.startswith("0 ")
+                values.append("-" if found is None else found.final_iqm + (f" ({found.collapsed} collapsed)" * fell))
             lines.append(f"| {env} | {seeds(counts)} | {' | '.join(values)} |")
         return "\n".join(lines)
-    header = "| method | seeds | " + " | ".join(f"{env}: IQM [95% CI] | mean ± sample std" for env in envs) + " |"
-    lines = [header, "|---|---|" + "---|---|" * len(envs)]
+    header = "| method | seeds | " + " | ".join(
+        f"{env}: final IQM [95% CI] | final mean ± sample std | area IQM [95% CI] | collapsed" for env in envs
+    )
+    lines = [header + " |", "|---|---|" + "---|---|---|---|" * len(envs)]
     for label, cells in rows.items():
-        counts = [cells[env][0] if env in cells else 0 for env in envs]
-        values = [part for env in envs for part in (cells[env][1:] if env in cells else ("-", "-"))]
+        counts = [cells[env].seeds if env in cells else 0 for env in envs]
+        values = [part for env in envs for part in (cells[env][1:] if env in cells else ("-",) * 4)]
         lines.append(f"| {names.get(label, label)} | {seeds(counts)} | {' | '.join(values)} |")
     return "\n".join(lines)
 
@@ -224,15 +284,22 @@ def iqm_band(values: np.ndarray, reps: int = 2000, seed: int = 0) -> tuple[np.nd
 
 
 def plot_curves(curves: dict, title: str, ylabel: str, path: Path) -> None:
-    """IQM over seeds at each evaluation, with its confidence band."""
+    """
+    IQM over seeds at each evaluation, with its confidence band; ``curves`` maps a label to (grid, values) or
+    (grid, values, collapsed), and each collapsed seed's own curve is drawn dotted.
+    """
     import matplotlib.pyplot as plt
 
     beside = len(curves) > 4  # a legend of many rows inside the axes hides the curves
     figure, axis = plt.subplots(figsize=(12, 4.5) if beside else (7, 4.5))
-    for label, (grid, values) in curves.items():
+    for label, (grid, values, *fell) in curves.items():
         iqm, low, high = iqm_band(values)
-        axis.plot(grid, iqm, label=f"{label} ({len(values)} seed{'s' if len(values) > 1 else ''})")
+        fallen = fell[0] if fell else np.zeros(len(values), dtype=bool)
+        marked = f", {fallen.sum()} collapsed: dotted" if fallen.any() else ""
+        (line,) = axis.plot(grid, iqm, label=f"{label} ({len(values)} seed{'s' if len(values) > 1 else ''}{marked})")
         axis.fill_between(grid, low, high, alpha=0.2)
+        for seed in values[fallen]:  # each collapsed seed's own curve
+            axis.plot(grid, seed, color=line.get_color(), linestyle=":", linewidth=0.9)
     axis.set(title=f"{title}: IQM over seeds, 95% CI", xlabel="env steps", ylabel=ylabel)
     axis.grid(alpha=0.3)
     axis.legend(**({"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": "small"} if beside else {}))
@@ -304,11 +371,14 @@ def summarize(
             unfinished.add(env)
         if not done:
             continue
-        evaluations = [load_evaluations(runs / f"{name}.csv") for name in done]
+        records = [json.loads((runs / f"{name}.json").read_text()) for name in done]
+        evaluations = [
+            within_budget(load_evaluations(runs / f"{name}.csv"), budget_of(record))
+            for name, record in zip(done, records, strict=True)
+        ]
         # One grid for every seed: the evaluation times of the shortest run (vec envs shift them by < n_envs)
         length = min(len(returns) for _, returns in evaluations)
         curve = np.array([returns[:length] for _, returns in evaluations])
-        records = [json.loads((runs / f"{name}.json").read_text()) for name in done]
         minutes = [record["wall_time_s"] / 60 for record in records]
         # One cell, one task: runs under other MuJoCo/gymnasium releases step other dynamics
         physics = {name: physics_of(record) for name, record in zip(done, records, strict=True)}
@@ -323,16 +393,26 @@ def summarize(
             "physics": physics[done[0]],
         }
 
+    # Each env's range, from a random policy's return (0) to a reference (1: given, or the best method's mean final
+    # return): the normalised scores' and the collapse rule's
+    references = dict(references or {})
+    scale = {
+        env: (
+            random_policy_return(env),
+            references.get(env, max(data["curve"][:, -1].mean() for data in methods.values())),
+        )
+        for env, methods in per_env.items()
+    }
     table = [
         "| env | method | seeds | final: IQM [CI] | final: mean [CI] | final: mean ± sample std | area: IQM [CI] "
-        "| area: mean [CI] | per-seed final | minutes/run | physics |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| area: mean [CI] | collapsed | per-seed final | final at (steps) | minutes/run | physics |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     summary: dict = {}
     # Every cell of the list, finished or not, so that a partial table has the final one's shape
     ordered = sorted(groups, key=lambda key: (METHODS.index(algo_of(key[1])), key[1]))
-    short: dict[str, dict[str, tuple[int, str, str]]] = {label: {} for _, label in ordered}
-    improvements = ["| env | P(X > Y) | probability [CI] |", "|---|---|---|"]
+    short: dict[str, dict[str, ShortCell]] = {label: {} for _, label in ordered}
+    improvements = ["| env | P(X > Y) | final: probability [CI] | area: probability [CI] |", "|---|---|---|---|"]
     for env, methods in per_env.items():
         finals = {label: data["curve"][:, -1:] for label, data in methods.items()}
         areas = {label: data["curve"].mean(axis=1, keepdims=True) for label, data in methods.items()}
@@ -340,19 +420,22 @@ def summarize(
         area_points, area_bounds = interval(areas, reps)
         # Whole numbers where the task's returns are large; two decimals where they stay below 10 (the T-maze's ±1)
         digits = 0 if max(np.abs(final).max() for final in finals.values()) >= 10 else 2
+        falls = {label: collapsed(data["curve"], *scale[env]) for label, data in methods.items()}
         for label, data in methods.items():
             final = finals[label][:, 0]
             spread = final.std(ddof=1) if len(final) > 1 else float("nan")
             iqm = cell(final_points[label], final_bounds[label], 0, digits)
+            area_iqm = cell(area_points[label], area_bounds[label], 0, digits)
             mean_std = f"{final.mean():.{digits}f} ± {spread:.{digits}f}"
-            short[label][env] = (len(final), iqm, mean_std)  # the short table's cells are the full one's
+            fell = f"{falls[label].sum()} / {len(final)}"
+            # the short table's cells are the full one's
+            short[label][env] = ShortCell(len(final), iqm, mean_std, area_iqm, fell)
             table.append(
                 f"| {env} | {named(label)} | {len(final)} | {iqm} | "
-                f"{cell(final_points[label], final_bounds[label], 1)} | {mean_std} | "
-                f"{cell(area_points[label], area_bounds[label], 0)} | "
-                f"{cell(area_points[label], area_bounds[label], 1)} | "
-                f"{' / '.join(f'{value:.0f}' for value in final)} | {np.mean(data['minutes']):.1f} | "
-                f"{data['physics']} |"
+                f"{cell(final_points[label], final_bounds[label], 1, digits)} | {mean_std} | {area_iqm} | "
+                f"{cell(area_points[label], area_bounds[label], 1, digits)} | {fell} | "
+                f"{' / '.join(f'{value:.{digits}f}' for value in final)} | {data['grid'][-1]:.0f} | "
+                f"{np.mean(data['minutes']):.1f} | {data['physics']} |"
             )
             summary[f"{env}/{label}"] = {
                 "runs": data["runs"],
@@ -364,6 +447,8 @@ def summarize(
                 "auc_iqm": [area_points[label][0], *area_bounds[label][:, 0]],
                 "auc_mean": [area_points[label][1], *area_bounds[label][:, 1]],
                 "final_sample_std": spread,
+                "collapsed": [name for name, fell in zip(data["runs"], falls[label], strict=True) if fell],
+                "final_step": float(data["grid"][-1]),
                 "physics": data["physics"],
             }
         # Adjacent pairs of the textbook order (every setting of each algorithm), then those asked for
@@ -377,27 +462,37 @@ def summarize(
         ]
         wanted += [(x, y) for x, y in pairs if x in methods and y in methods and (x, y) not in wanted]
         if wanted:
-            points, bounds = improvement({f"{x} > {y}": (finals[x], finals[y]) for x, y in wanted}, reps)
-            for key in points:
-                estimate = [float(np.squeeze(points[key])), *np.squeeze(bounds[key]).tolist()]
+            by_metric = {
+                metric: improvement({f"{x} > {y}": (scores[x], scores[y]) for x, y in wanted}, reps)
+                for metric, scores in (("final", finals), ("auc", areas))
+            }
+            for key in by_metric["final"][0]:
                 x, y = key.split(" > ")
-                shown = f"{named(x)} > {named(y)}"
-                improvements.append(f"| {env} | {shown} | {estimate[0]:.2f} [{estimate[1]:.2f}, {estimate[2]:.2f}] |")
-                summary.setdefault("probability_of_improvement", {})[f"{env}: {key}"] = estimate
-        curves = {named(label): (data["grid"], data["curve"]) for label, data in methods.items()}
+                shown = []
+                for metric, (points, bounds) in by_metric.items():
+                    estimate = [float(np.squeeze(points[key])), *np.squeeze(bounds[key]).tolist()]
+                    shown.append(f"{estimate[0]:.2f} [{estimate[1]:.2f}, {estimate[2]:.2f}]")
+                    field = "probability_of_improvement" + ("" if metric == "final" else "_auc")
+                    summary.setdefault(field, {})[f"{env}: {key}"] = estimate
+                improvements.append(f"| {env} | {named(x)} > {named(y)} | {' | '.join(shown)} |")
+        curves = {named(label): (data["grid"], data["curve"], falls[label]) for label, data in methods.items()}
         plot_curves(
             curves, f"{env}: deterministic evaluation", "return (10 episodes)", results / f"{env.replace('/', '-')}.png"
         )  # a namespaced id: one file
 
     notes = [
-        "Final return: each seed's last evaluation (10 deterministic episodes on a separate env); area under the",
-        "curve: its mean over the evaluations. IQM (interquartile mean) and mean over seeds, each with its",
-        f"{CONFIDENCE} (rliable, Agarwal et al. 2021); the sample std over seeds.",
+        "Final return: each seed's last evaluation within its budget (10 deterministic episodes on a separate env;",
+        "'final at' is the step of the cell's last one); area under the curve: the mean of its evaluations. IQM",
+        f"(interquartile mean) and mean over seeds, each with its {CONFIDENCE} (rliable, Agarwal et al. 2021);",
+        f"the sample std over seeds. Collapsed: {COLLAPSE_RULE}; the ranges: "
+        + ", ".join(f"{env} {low:.0f} → {high:.0f}" for env, (low, high) in scale.items())
+        + ".",
     ]
     markdown = "\n".join([*notes, "", *table])
     if len(improvements) > 2:
         markdown += (
-            "\n\nProbability of improvement P(X > Y) of the final return (the chance that a run of X beats a run of Y),"
+            "\n\nProbability of improvement P(X > Y) of the final return and of the area under the curve (the chance"
+            " that a run of X beats a run of Y),"
         )
         markdown += f"\nwith its {CONFIDENCE}:\n\n" + "\n".join(improvements)
 
@@ -407,44 +502,56 @@ def summarize(
     common = set.intersection(*(set(methods) for methods in finished.values())) if finished else set()
     aggregate = ""
     if len(finished) > 1 and common:
-        references = dict(references or {})
-        scale = {}
-        for env, methods in finished.items():
-            random_return = random_policy_return(env)
-            reference = references.get(env, max(data["curve"][:, -1].mean() for data in methods.values()))
-            scale[env] = (random_return, reference)
         n_runs = min(len(finished[env][label]["runs"]) for env in finished for label in common)
         labels = [label for label in next(iter(finished.values())) if label in common]
-        normalised = {
-            label: np.stack(
-                [
-                    (finished[env][label]["curve"][:n_runs, -1] - scale[env][0]) / (scale[env][1] - scale[env][0])
-                    for env in finished
-                ],
-                axis=1,
-            )
-            for label in labels
-        }
+
+        def normalise(metric: Callable[[np.ndarray], np.ndarray]) -> dict[str, np.ndarray]:
+            """Each method's ``(runs, envs)`` scores of ``metric`` (curve -> one value per seed), normalised."""
+            return {
+                label: np.stack(
+                    [
+                        (metric(finished[env][label]["curve"][:n_runs]) - scale[env][0])
+                        / (scale[env][1] - scale[env][0])
+                        for env in finished
+                    ],
+                    axis=1,
+                )
+                for label in labels
+            }
+
+        normalised = normalise(lambda curve: curve[:, -1])
         points, bounds = interval(normalised, reps)
-        rows = ["| method | IQM [CI] | mean [CI] |", "|---|---|---|"]
+        area_points, area_bounds = interval(normalise(lambda curve: curve.mean(axis=1)), reps)
+        rows = ["| method | final: IQM [CI] | final: mean [CI] | area: IQM [CI] | area: mean [CI] |"]
+        rows.append("|---|---|---|---|---|")
         rows += [
             f"| {named(label)} | {cell(points[label], bounds[label], 0, 2)} | "
-            f"{cell(points[label], bounds[label], 1, 2)} |"
+            f"{cell(points[label], bounds[label], 1, 2)} | {cell(area_points[label], area_bounds[label], 0, 2)} | "
+            f"{cell(area_points[label], area_bounds[label], 1, 2)} |"
             for label in labels
         ]
-        envs = ", ".join(f"{env} ({low:.0f} → {high:.0f})" for env, (low, high) in scale.items())
+        envs = ", ".join(f"{env} ({scale[env][0]:.0f} → {scale[env][1]:.0f})" for env in finished)
         pending = f" Not yet in it (runs to come): {', '.join(sorted(unfinished))}." if unfinished else ""
         markdown += (
-            f"\n\nOver envs ({n_runs} seeds each): final returns normalised from a random policy's (0) to a reference"
-            f" (1; given, or the best method's mean final return): {envs}.{pending}\n\n" + "\n".join(rows)
+            f"\n\nOver envs ({n_runs} seeds each): final returns and areas under the curve normalised from a random "
+            f"policy's (0) to a reference (1; given, or the best method's mean final return): {envs}.{pending}\n\n"
+            + "\n".join(rows)
         )
         aggregate = (
-            f"\n\nNormalised final return over {len(finished)} envs ({n_runs} seeds each; 0: a random policy, 1: the "
-            f"reference), IQM [95% CI]: "
-            + "; ".join(f"{named(label)} {cell(points[label], bounds[label], 0, 2)}" for label in labels)
+            f"\n\nNormalised over {len(finished)} envs ({n_runs} seeds each; 0: a random policy, 1: the reference), "
+            "IQM [95% CI] of the final return / of the area under the curve: "
+            + "; ".join(
+                f"{named(label)} {cell(points[label], bounds[label], 0, 2)} / "
+                f"{cell(area_points[label], area_bounds[label], 0, 2)}"
+                for label in labels
+            )
             + f".{pending}"
         )
-        summary["normalised"] = {"scale": scale, "iqm": {k: [points[k][0], *bounds[k][:, 0]] for k in labels}}
+        summary["normalised"] = {
+            "scale": {env: scale[env] for env in finished},
+            "iqm": {k: [points[k][0], *bounds[k][:, 0]] for k in labels},
+            "auc_iqm": {k: [area_points[k][0], *area_bounds[k][:, 0]] for k in labels},
+        }
         from rliable import library as rly
 
         taus = np.linspace(-0.1, 1.3, 57)
