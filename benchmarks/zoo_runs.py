@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: the repository root, so that b
 
 from benchmarks.harness.report import summarize
 from benchmarks.harness.runner import run
-from benchmarks.harness.tuning import create_study, export, parse_fixed, tune, with_driver
+from benchmarks.harness.tuning import RULES, create_study, export, parse_fixed, tune, with_driver
 
 
 def main() -> None:
@@ -83,6 +83,13 @@ def main() -> None:
     tune_parser.add_argument("--results", type=Path, default=Path("benchmarks/results/tuning"))
     tune_parser.add_argument("--address", help="an existing Ray cluster; default: a local Ray runtime")
     tune_parser.add_argument(
+        "--rule",
+        choices=RULES,
+        default="last-evaluation",
+        help="how a trial is scored (the zoo's last evaluation; or 2 runs, the second half of their evaluations, and "
+        "a learning-rate schedule in the space)",
+    )
+    tune_parser.add_argument(
         "--fixed",
         action="append",
         default=[],
@@ -103,7 +110,7 @@ def main() -> None:
             parser.error("--workers, --n-trials and --n-timesteps must be >= 1")
         try:  # only these are the user's input: an error while tuning keeps its traceback
             args.fixed = parse_fixed(args.fixed)
-            create_study(args.storage, args.study_name, args.fixed)  # refuses a resumed study's other fixed ones
+            create_study(args.storage, args.study_name, args.fixed, args.rule)  # refuses a resumed study's others
         except ValueError as error:
             parser.error(str(error))
         sys.exit(0 if tune(args) else 1)

@@ -217,6 +217,15 @@ class ExperimentManager(exp_manager.ExperimentManager):
             self.normalize_kwargs["gamma"] = explicit
         return hyperparams
 
+    @staticmethod
+    def _preprocess_schedules(hyperparams: dict[str, Any]) -> dict[str, Any]:
+        """The zoo's, with its linear schedule (``lin_<initial value>``) for ``critic_learning_rate`` too."""
+        preprocess = exp_manager.ExperimentManager._preprocess_schedules
+        critic = hyperparams.get("critic_learning_rate")
+        if isinstance(critic, str):
+            hyperparams["critic_learning_rate"] = preprocess({"learning_rate": critic})["learning_rate"]
+        return preprocess(hyperparams)
+
 
 def _train_flags(args: list[str]) -> argparse.Namespace:
     """The zoo's train flags that sb3-pg reads (with the zoo's defaults), and its own ``--max-episode-steps``."""

@@ -92,11 +92,122 @@ def parse_fixed(items: list[str]) -> dict[str, Any]:
     return {name: yaml.safe_load(value) for name, value in (item.split("=", 1) for item in items)}
 
 
-def tune_worker(train_args: list[str], repository: str | None, algo: str, fixed: dict[str, Any]) -> None:
+# The selection rules a study can run (benchmarks/README.md, "Selecting for the whole run"):
+# - "last-evaluation": the zoo's. A trial is one unseeded run of the budget, scored by its last evaluation; the
+#   pruner sees each evaluation.
+# - "whole-run": a trial trains WHOLE_RUN_SEEDS runs in turn with the same sampled settings, each for the budget; its
+#   score is the mean over the runs of the mean return of each run's second half of evaluations; the pruner sees the
+#   mean of the trial's evaluations so far; and the space also draws the learning rates' schedule (constant, or the
+#   zoo's linear decay to 0).
+RULES = ("last-evaluation", "whole-run")
+WHOLE_RUN_SEEDS = 2
+LEARNING_RATES = ("learning_rate", "critic_learning_rate")
+
+
+def second_half_score(runs: list[list[float]]) -> float:
+    """The whole-run score: the mean over runs of the mean of each run's second half of evaluations."""
+    return float(sum(sum(run[len(run) // 2 :]) / len(run[len(run) // 2 :]) for run in runs) / len(runs))
+
+
+def whole_run_callback(runs: list[list[float]], budget: int) -> type:
+    """
+    The zoo's ``TrialEvalCallback`` for the whole-run rule: each evaluation is kept in the trial's current run (the
+    last list of ``runs``), and the pruner is given the mean of all the trial's evaluations so far. A run stops at
+    its first evaluation past ``budget`` env steps (where a batch of whole episodes carries it), unscored: it would
+    credit a large batch with steps that the other trials did not get.
+    """
+    from rl_zoo3.callbacks import TrialEvalCallback
+    from stable_baselines3.common.callbacks import EvalCallback
+
+    class WholeRunEvalCallback(TrialEvalCallback):
+        def _on_step(self) -> bool:
+            if self.eval_freq > 0 and self.n_calls % self.eval_freq == 0:
+                if self.num_timesteps > budget:
+                    return False
+                EvalCallback._on_step(self)  # the evaluation alone, not the zoo's report of it
+                runs[-1].append(float(self.last_mean_reward))
+                seen = [value for run in runs for value in run]
+                self.eval_idx = len(seen)
+                self.trial.report(sum(seen) / len(seen), self.eval_idx)
+                if self.trial.should_prune():
+                    self.is_pruned = True
+                    return False
+            return True
+
+    return WholeRunEvalCallback
+
+
+def whole_run_objective(objective: Callable) -> Callable:
+    """The zoo's ``ExperimentManager.objective`` under the whole-run rule (optuna gives each repeated suggest_* of a
+    trial its first value, so every run of the trial has the same settings)."""
+    from rl_zoo3 import exp_manager
+
+    def objective_over_runs(manager, trial) -> float:  # type: ignore[no-untyped-def]
+        runs: list[list[float]] = []
+        zoo_callback, seed = exp_manager.TrialEvalCallback, manager.seed
+        try:
+            exp_manager.TrialEvalCallback = whole_run_callback(runs, manager.n_timesteps)
+            for index in range(WHOLE_RUN_SEEDS):
+                runs.append([])
+                manager.seed = seed + index  # the envs' seeds (the zoo leaves the model unseeded in a trial)
+                objective(manager, trial)  # raises TrialPruned when the pruner stops it
+        finally:
+            exp_manager.TrialEvalCallback, manager.seed = zoo_callback, seed
+        trial.set_user_attr("evaluations", runs)
+        return second_half_score(runs)
+
+    return objective_over_runs
+
+
+def with_lr_schedule(sample: Callable) -> Callable:
+    """A sampler that also draws the schedule of the learning rates: constant, or linear decay to 0."""
+    from rl_zoo3.utils import linear_schedule
+
+    def sample_with_schedule(trial, n_actions: int, n_envs: int, additional_args: dict) -> dict:  # type: ignore[no-untyped-def]
+        params = sample(trial, n_actions, n_envs, additional_args)
+        if trial.suggest_categorical("lr_schedule", ["constant", "linear"]) == "linear":
+            params.update({key: linear_schedule(params[key]) for key in LEARNING_RATES if key in params})
+        return params
+
+    return sample_with_schedule
+
+
+def convert_lr_schedule(convert: Callable) -> Callable:
+    """A converter of trial parameters that writes a drawn linear schedule as the zoo's ``lin_<initial value>``."""
+
+    def converted(params: dict[str, Any]) -> dict[str, Any]:
+        params = dict(params)
+        schedule = params.pop("lr_schedule", "constant")
+        hyperparams = convert(params)
+        if schedule == "linear":
+            hyperparams.update({key: f"lin_{hyperparams[key]!r}" for key in LEARNING_RATES if key in hyperparams})
+        return hyperparams
+
+    return converted
+
+
+def apply_rule(algo: str, rule: str) -> None:
+    """Make this worker process's zoo run ``rule`` (:data:`RULES`)."""
+    from rl_zoo3 import hyperparams_opt
+
+    import sb3_pg.zoo
+
+    if rule == "whole-run":
+        hyperparams_opt.HYPERPARAMS_SAMPLER[algo] = with_lr_schedule(hyperparams_opt.HYPERPARAMS_SAMPLER[algo])
+        manager = sb3_pg.zoo.ExperimentManager
+        manager.objective = whole_run_objective(manager.objective)  # type: ignore[method-assign]
+
+
+def tune_worker(
+    train_args: list[str], repository: str | None, algo: str, fixed: dict[str, Any], rule: str = "last-evaluation"
+) -> None:
     """One tuning worker, as a Ray task: the zoo's optuna optimisation (``sb3-pg train -optimize``), shared study."""
     from sb3_pg.zoo import main as zoo
+    from sb3_pg.zoo import register
 
+    register()  # sb3-pg's algorithms and samplers in the zoo's tables, before they are wrapped below
     register_a2c_space()
+    apply_rule(algo, rule)
     fix_parameters(algo, fixed)
     if repository is not None:
         os.chdir(repository)
@@ -133,10 +244,13 @@ def open_study(storage: str, study_name: str):  # type: ignore[no-untyped-def]
     return optuna.load_study(storage=optuna_storage(storage), study_name=study_name)
 
 
-def create_study(storage: str, study_name: str, fixed: dict[str, Any]):  # type: ignore[no-untyped-def]
+def create_study(  # type: ignore[no-untyped-def]
+    storage: str, study_name: str, fixed: dict[str, Any], rule: str = "last-evaluation"
+):
     """
     The study, created here before any worker starts (two workers creating a new SQLite database together race on
-    its tables), with the fixed parameters stored in it: a study resumed with others is refused.
+    its tables), with the fixed parameters and the selection rule stored in it: a study resumed with others is
+    refused (a study from before the rules were named ran the zoo's, "last-evaluation").
     """
     import optuna
 
@@ -146,7 +260,13 @@ def create_study(storage: str, study_name: str, fixed: dict[str, Any]):  # type:
     stored = study.user_attrs.get("fixed", {}) if study.trials else fixed
     if stored != fixed:
         raise ValueError(f"study {study_name} was run with --fixed {stored}, not {fixed}: give the same or a new study")
+    stored_rule = study.user_attrs.get("rule", "last-evaluation") if study.trials else rule
+    if stored_rule != rule:
+        raise ValueError(
+            f"study {study_name} was run with --rule {stored_rule}, not {rule}: give the same or a new study"
+        )
     study.set_user_attr("fixed", fixed)
+    study.set_user_attr("rule", rule)
     return study
 
 
@@ -185,6 +305,7 @@ def tune(args: argparse.Namespace) -> bool:
         "workers": args.workers,
         "seeds": [args.seed + worker for worker in range(args.workers)],
         "fixed": args.fixed,
+        "rule": args.rule,
         "commit": git_commit(),
     }
     args.results.mkdir(parents=True, exist_ok=True)
@@ -207,7 +328,11 @@ def tune(args: argparse.Namespace) -> bool:
             seed = args.seed + round_ * args.workers
             tasks = [
                 task.remote(
-                    [*common, "--n-trials", str(share), "--seed", str(seed + worker)], repository, args.algo, args.fixed
+                    [*common, "--n-trials", str(share), "--seed", str(seed + worker)],
+                    repository,
+                    args.algo,
+                    args.fixed,
+                    args.rule,
                 )
                 for worker, share in enumerate(shares)
                 if share
@@ -238,7 +363,7 @@ def export(args: argparse.Namespace) -> str:
     best = study.best_trial
     fixed = study.user_attrs.get("fixed", {})  # not searched: every trial ran them
     convert = a2c_space()[1] if args.algo == "a2c" else HYPERPARAMS_CONVERTER[args.algo]  # the zoo's tables unchanged
-    converted = convert({**best.params, **fixed})
+    converted = convert_lr_schedule(convert)({**best.params, **fixed})
     with open(args.conf_file or sb3_pg.zoo.HYPERPARAMS_DIR / f"{args.algo}.yml") as file:
         # The entry it was tuned from (n_envs, normalize, ..., and its budget n_timesteps, not the trials')
         entry = dict(yaml.safe_load(file).get(args.env, {}))
