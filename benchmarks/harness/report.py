@@ -290,8 +290,8 @@ def plot_curves(curves: dict, title: str, ylabel: str, path: Path) -> None:
     """
     import matplotlib.pyplot as plt
 
-    beside = len(curves) > 4  # a legend of many rows inside the axes hides the curves
-    figure, axis = plt.subplots(figsize=(12, 4.5) if beside else (7, 4.5))
+    below = len(curves) > 4  # a legend of many rows inside the axes hides the curves; beside them, it squeezes them
+    figure, axis = plt.subplots(figsize=(9, 5.5) if below else (7, 4.5))
     for label, (grid, values, *fell) in curves.items():
         iqm, low, high = iqm_band(values)
         fallen = fell[0] if fell else np.zeros(len(values), dtype=bool)
@@ -302,9 +302,9 @@ def plot_curves(curves: dict, title: str, ylabel: str, path: Path) -> None:
             axis.plot(grid, seed, color=line.get_color(), linestyle=":", linewidth=0.9)
     axis.set(title=f"{title}: IQM over seeds, 95% CI", xlabel="env steps", ylabel=ylabel)
     axis.grid(alpha=0.3)
-    axis.legend(**({"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "fontsize": "small"} if beside else {}))
+    axis.legend(**({"loc": "upper center", "bbox_to_anchor": (0.5, -0.16), "fontsize": "small"} if below else {}))
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(figure)
 
 
