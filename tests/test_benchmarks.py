@@ -463,6 +463,19 @@ def test_summary_counts_collapses_reads_the_area_and_stops_at_the_budget(tmp_pat
     assert "Collapsed: a seed collapsed when its last evaluation has lost at least 50% of its best" in table
 
 
+def test_a_runs_budget_is_its_n_else_its_entrys():
+    from benchmarks.harness.report import budget_of, within_budget
+
+    entry = {"hyperparameters": {"n_timesteps": "1000000.0"}}
+    assert budget_of({"command": "python -m sb3_pg train --algo a2c -n 20000 --seed 0", **entry}) == 20_000
+    assert budget_of({"command": "python -m sb3_pg train --algo a2c --seed 0", **entry}) == 1_000_000
+    assert budget_of({"wall_time_s": 60.0}) is None  # a run file from before the fields: every evaluation counts
+    steps, returns = np.array([10.0, 20.0, 31.0]), np.array([1.0, 2.0, 3.0])
+    assert within_budget((steps, returns), 20)[1].tolist() == [1.0, 2.0]
+    assert within_budget((steps, returns), None)[1].tolist() == [1.0, 2.0, 3.0]
+    assert within_budget((steps, returns), 5)[1].tolist() == [1.0, 2.0, 3.0]  # none within it: not an empty curve
+
+
 def test_a_partial_study_aggregates_its_finished_envs(tmp_path, monkeypatch):
     """An env with runs still to come stays out of the aggregate (named), rather than cutting every env's seeds."""
     from benchmarks.harness import report
