@@ -58,6 +58,13 @@ _ALLOWED_FAILURES = {
 ALLOWED_FAILURES = {
     (algorithm, test): reason for test, reasons in _ALLOWED_FAILURES.items() for algorithm, reason in reasons.items()
 }
+# With an LSTM policy, the tests of what the algorithm does whatever its policy, which the feed-forward run has run
+NOT_FOR_RECURRENT = {
+    "test_spaces.py::test_action_spaces[env2-A2C]": (
+        "the batch's bound on an endless episode is the algorithm's, whatever its policy: the feed-forward run checks "
+        "it (100,000 steps, minutes through an LSTM)"
+    ),
+}
 
 
 class A2C(ALGO):  # type: ignore[misc,valid-type]
@@ -94,8 +101,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     kept, dropped = [], []
     for item in items:
         (kept if _runs_a2c(item) else dropped).append(item)
+        test = item.nodeid.rpartition("tests/")[2]
+        if RECURRENT and test in NOT_FOR_RECURRENT:
+            item.add_marker(pytest.mark.skip(reason=NOT_FOR_RECURRENT[test]))
         # with its LSTM policies, an algorithm fails the same tests for the same reasons
-        reason = ALLOWED_FAILURES.get((_NAME, item.nodeid.rpartition("tests/")[2]))
+        reason = ALLOWED_FAILURES.get((_NAME, test))
         if reason is not None:
             item.add_marker(pytest.mark.xfail(reason=reason, strict=True))
     items[:] = kept

@@ -3,7 +3,8 @@ SB3's own test suite with each sb3-pg algorithm in A2C's place (``make conforman
 
 Downloads the source distribution of the installed stable-baselines3 (its ``tests/`` are not in the wheel) from
 the package index, unpacks its tests into a temporary folder, and runs the algorithm-generic ones once per
-algorithm with :mod:`tests.conformance.plugin`. No SB3 test code is kept in this repository. The last line is
+algorithm with :mod:`tests.conformance.plugin`, then the policy-related ones once per Monte Carlo algorithm with its
+LSTM policies. No SB3 test code is kept in this repository. The last line is
 ``conformance: N passed, M failed`` (the allow-listed failures of the plugin are counted apart, as expected); the
 exit status is 0 when nothing else failed.
 """
@@ -21,8 +22,7 @@ import stable_baselines3
 
 ROOT = Path(__file__).parents[2]
 ALGORITHMS = ("REINFORCE", "REINFORCEBaseline", "OneStepAC")
-# The Monte Carlo classes with their LSTM policies where a test names a feed-forward one (--algos REINFORCE-LSTM ...):
-# not in the default run yet, whose CI time it would more than double
+# The Monte Carlo classes again, with their LSTM policies where a test names a feed-forward one
 RECURRENT_ALGORITHMS = ("REINFORCE-LSTM", "REINFORCEBaseline-LSTM")
 # SB3's tests of what an on-policy algorithm must do, whatever its update
 TEST_FILES = (
@@ -97,7 +97,8 @@ def run(algorithm: str, tests: Path, pytest_args: list[str]) -> dict[str, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--algos", nargs="+", default=ALGORITHMS, choices=ALGORITHMS + RECURRENT_ALGORITHMS)
+    everything = ALGORITHMS + RECURRENT_ALGORITHMS
+    parser.add_argument("--algos", nargs="+", default=everything, choices=everything)
     parser.add_argument("--cache", type=Path, default=ROOT / ".cache", help="where the sdist is kept")
     parser.add_argument("pytest_args", nargs="*", help="passed on to pytest (after --)")
     args = parser.parse_args()
