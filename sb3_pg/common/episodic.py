@@ -8,11 +8,12 @@ them.
 import sys
 import warnings
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch as th
 from gymnasium import spaces
+from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from sb3_contrib.common.recurrent.type_aliases import RNNStates
 from stable_baselines3.common.buffers import RolloutBuffer
 from stable_baselines3.common.callbacks import BaseCallback
@@ -373,7 +374,11 @@ class EpisodicPolicyGradient(PolicyGradientAlgorithm):
         A recurrent policy's actions, advancing the actor's LSTM state only: nothing before :meth:`train` needs
         the critic's (running it too would cost as much again).
         """
-        distribution, pi_states = self.policy.get_distribution(obs, self._lstm_states.pi, episode_starts)
+        assert self._lstm_states is not None
+        policy = cast(RecurrentActorCriticPolicy, self.policy)
+        # sb3-contrib annotates a Tensor and a pair; it takes a MultiInput policy's dict and RNNStates' tuple
+        states = self._lstm_states.pi
+        distribution, pi_states = policy.get_distribution(obs, states, episode_starts)  # type: ignore[arg-type]
         self._lstm_states = self._lstm_states._replace(pi=pi_states)
         return distribution.get_actions()
 
