@@ -582,6 +582,20 @@ def test_policy_kwargs_are_read_where_the_zoo_reads_them(tmp_path):
     assert check_train_args(args) == args
 
 
+def test_both_learning_rates_take_the_zoos_linear_schedule(monkeypatch, tmp_path):
+    """``lin_<initial>`` in a yml entry, for the actor's and the critic's learning rate: each decays to 0."""
+    conf = tmp_path / "schedule.yml"
+    conf.write_text(
+        "CartPole-v1:\n  policy: MlpPolicy\n  n_timesteps: 300\n  n_episodes: 2\n"
+        "  learning_rate: lin_0.002\n  critic_learning_rate: lin_0.004\n"
+    )
+    args = ["--algo", "reinforce_baseline", "--env", "CartPole-v1", "--conf-file", str(conf), "-f", str(tmp_path)]
+    zoo(monkeypatch, "train", *args, "--eval-freq", "-1")
+    (path,) = tmp_path.glob("reinforce_baseline/CartPole-v1_1/CartPole-v1.zip")
+    model = REINFORCEBaseline.load(path)
+    assert model.lr_schedule(0.5) == pytest.approx(0.001) and model.critic_lr_schedule(0.5) == pytest.approx(0.002)
+
+
 def test_the_suite_runs_every_task_and_method_at_its_budget():
     """
     benchmarks/suite.txt: each task x 5 methods x seeds 0-2, budget <= 1M; the comparison table's two tasks are its
