@@ -596,6 +596,17 @@ def test_both_learning_rates_take_the_zoos_linear_schedule(monkeypatch, tmp_path
     assert model.lr_schedule(0.5) == pytest.approx(0.001) and model.critic_lr_schedule(0.5) == pytest.approx(0.002)
 
 
+def test_the_kept_rows_rerun_is_the_comparisons_runs():
+    """benchmarks/kept_rows.txt re-runs the comparison's untuned rows as they are: its lines are comparison.txt's."""
+    from benchmarks.harness.runner import read_run_list
+
+    benchmarks = Path(__file__).parent.parent / "benchmarks"
+    comparison = dict(read_run_list(benchmarks / "comparison.txt"))
+    kept = dict(read_run_list(benchmarks / "kept_rows.txt"))
+    assert len(kept) == 60 and all(comparison[name] == args for name, args in kept.items())
+    assert {re.sub(r"^h[co]_|_s\d$", "", name) for name in kept} == {"a2c", "ppo", "ppo_zoo"}
+
+
 def test_the_suite_runs_every_task_and_method_at_its_budget():
     """
     benchmarks/suite.txt: each task x 5 methods x seeds 0-2, budget <= 1M; the comparison table's two tasks are its
