@@ -604,6 +604,20 @@ def test_a_whole_run_study_scores_two_runs_by_their_second_halves(tmp_path):
         assert schedules[key](1.0) == pytest.approx(best[key]) and schedules[key](0.5) == pytest.approx(best[key] / 2)
 
 
+def test_a_whole_run_trial_without_an_evaluation_in_its_budget_is_pruned():
+    """A batch larger than the budget leaves a run nothing to score: the trial is pruned, not failed."""
+    import optuna
+
+    from benchmarks.harness import tuning
+
+    class Manager:
+        seed, n_timesteps = 0, 10
+
+    objective = tuning.whole_run_objective(lambda manager, trial: None)  # its runs record no evaluation
+    with pytest.raises(optuna.TrialPruned, match="no evaluation within its 10 steps"):
+        objective(Manager(), optuna.create_study().ask())
+
+
 def test_tuning_workers_share_a_postgresql_study(tmp_path, postgresql):
     """Two Ray workers on one optuna study in PostgreSQL finish the 4 trials asked for: none lost, none twice."""
     import optuna

@@ -140,6 +140,7 @@ def whole_run_callback(runs: list[list[float]], budget: int) -> type:
 def whole_run_objective(objective: Callable) -> Callable:
     """The zoo's ``ExperimentManager.objective`` under the whole-run rule (optuna gives each repeated suggest_* of a
     trial its first value, so every run of the trial has the same settings)."""
+    import optuna
     from rl_zoo3 import exp_manager
 
     def objective_over_runs(manager, trial) -> float:  # type: ignore[no-untyped-def]
@@ -154,6 +155,8 @@ def whole_run_objective(objective: Callable) -> Callable:
         finally:
             exp_manager.TrialEvalCallback, manager.seed = zoo_callback, seed
         trial.set_user_attr("evaluations", runs)
+        if not all(runs):  # a batch larger than the budget: no evaluation within it to score
+            raise optuna.TrialPruned(f"a run has no evaluation within its {manager.n_timesteps} steps")
         return second_half_score(runs)
 
     return objective_over_runs
