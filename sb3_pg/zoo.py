@@ -191,15 +191,20 @@ def hyperparams_path(algo: str) -> str:
 
 
 def register() -> None:
-    """Add sb3-pg's algorithms to rl-zoo3's tables (idempotent)."""
-    ALGOS.update(SB3_PG_ALGOS)
-    hyperparams_opt.HYPERPARAMS_SAMPLER.update(
-        reinforce=sample_reinforce_params,
-        reinforce_baseline=sample_reinforce_baseline_params,
-        onestep_ac=sample_onestep_ac_params,
-    )
-    for name in SB3_PG_ALGOS:
-        hyperparams_opt.HYPERPARAMS_CONVERTER[name] = _convert_common
+    """
+    Add sb3-pg's algorithms to rl-zoo3's tables (idempotent). An entry already there is kept: a sampler wrapped after
+    a first ``register()`` (a fixed parameter, a benchmark's search space) survives ``sb3-pg train``'s own call.
+    """
+    for name, algo in SB3_PG_ALGOS.items():
+        ALGOS.setdefault(name, algo)
+    samplers = {
+        "reinforce": sample_reinforce_params,
+        "reinforce_baseline": sample_reinforce_baseline_params,
+        "onestep_ac": sample_onestep_ac_params,
+    }
+    for name, sampler in samplers.items():
+        hyperparams_opt.HYPERPARAMS_SAMPLER.setdefault(name, sampler)
+        hyperparams_opt.HYPERPARAMS_CONVERTER.setdefault(name, _convert_common)
 
 
 class ExperimentManager(exp_manager.ExperimentManager):

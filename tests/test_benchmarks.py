@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import psutil
@@ -558,12 +559,13 @@ def test_tune_reports_bad_input_as_usage_and_keeps_other_errors(tmp_path, monkey
         tuned("--fixed", "gae_lambda=1.0")
 
 
-def test_a_whole_run_study_scores_two_runs_by_their_second_halves(tmp_path):
+def test_a_whole_run_study_scores_two_runs_by_their_second_halves(tmp_path, monkeypatch):
     """
     ``tune --rule whole-run``, through the zoo's own objective in a worker process: each trial trains two runs with
     the same settings, its value is the mean over the runs of their second half of evaluations, the pruner is given
-    the running mean of the trial's evaluations, and a drawn linear schedule is exported as the zoo's lin_ value
-    for both learning rates, which sb3-pg's zoo reads back as schedules decaying to 0.
+    the running mean of the trial's evaluations, the space draws the learning rates' schedule and keeps a fixed
+    parameter out, and a linear schedule is exported as the zoo's lin_ value for both learning rates, which sb3-pg's
+    zoo reads back as schedules decaying to 0.
     """
     import argparse
 
@@ -573,35 +575,43 @@ def test_a_whole_run_study_scores_two_runs_by_their_second_halves(tmp_path):
     from sb3_pg.zoo import ExperimentManager
 
     storage = str(tmp_path / "study.log")
-    tuning.create_study(storage, "whole", {"lr_schedule": "linear"}, "whole-run")
+    tuning.create_study(storage, "whole", {"gae_lambda": 1.0}, "whole-run")
     train = ["--algo", "reinforce_baseline", "--env", "CartPole-v1", "-optimize", "--n-jobs", "1", "-n", "2000"]
-    train += ["--storage", storage, "--study-name", "whole", "--n-trials", "2", "--n-evaluations", "3"]
+    train += ["--storage", storage, "--study-name", "whole", "--n-trials", "3", "--n-evaluations", "3"]
     train += ["--eval-episodes", "2", "--sampler", "random", "--pruner", "none", "--seed", "3"]
     worker = "from benchmarks.harness.tuning import tune_worker; import sys; "
-    worker += "tune_worker(sys.argv[1:], None, 'reinforce_baseline', {'lr_schedule': 'linear'}, 'whole-run')"
+    worker += "tune_worker(sys.argv[1:], None, 'reinforce_baseline', {'gae_lambda': 1.0}, 'whole-run')"
     subprocess.run([sys.executable, "-c", worker, *train], cwd=ROOT, check=True, timeout=600)
 
     study = tuning.open_study(storage, "whole")
     trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-    assert len(trials) == 2
+    assert len(trials) == 3
     for trial in trials:
+        # sb3-pg train registers its samplers again: the worker's wrappers must survive it
+        assert "lr_schedule" in trial.params and "gae_lambda" not in trial.params
         runs = trial.user_attrs["evaluations"]
         assert [len(run) for run in runs] == [3, 3]  # two runs, each its own 3 evaluations
         assert trial.value == pytest.approx((np.mean(runs[0][1:]) + np.mean(runs[1][1:])) / 2)
         seen = runs[0] + runs[1]
         assert trial.intermediate_values == {k: pytest.approx(np.mean(seen[:k])) for k in range(1, 7)}
+    assert {trial.params["lr_schedule"] for trial in trials} == {"constant", "linear"}
     with pytest.raises(ValueError, match="was run with --rule whole-run, not last-evaluation"):
-        tuning.create_study(storage, "whole", {"lr_schedule": "linear"})
+        tuning.create_study(storage, "whole", {"gae_lambda": 1.0})
 
     args = argparse.Namespace(algo="reinforce_baseline", env="CartPole-v1", storage=storage, study_name="whole")
     args.definition, args.conf_file = "d", None
-    entry = yaml.safe_load(tuning.export(args))["CartPole-v1"]
-    best = study.best_trial.params
-    assert entry["learning_rate"] == f"lin_{best['learning_rate']!r}"
-    assert entry["critic_learning_rate"] == f"lin_{best['critic_learning_rate']!r}"
-    schedules = ExperimentManager._preprocess_schedules(dict(entry))
-    for key in ("learning_rate", "critic_learning_rate"):
-        assert schedules[key](1.0) == pytest.approx(best[key]) and schedules[key](0.5) == pytest.approx(best[key] / 2)
+    for trial in trials:  # each trial's entry, as export writes the best one
+        best = SimpleNamespace(best_trial=trial, user_attrs=study.user_attrs, get_trials=study.get_trials)
+        monkeypatch.setattr(tuning, "open_study", lambda *_, best=best: best)
+        entry = yaml.safe_load(tuning.export(args))["CartPole-v1"]
+        assert entry["gae_lambda"] == 1.0
+        schedules = ExperimentManager._preprocess_schedules(dict(entry))
+        for key in ("learning_rate", "critic_learning_rate"):
+            value = trial.params[key]
+            if trial.params["lr_schedule"] == "linear":
+                assert entry[key] == f"lin_{value!r}" and schedules[key](0.5) == pytest.approx(value / 2)
+            else:
+                assert entry[key] == pytest.approx(value)  # a number: constant
 
 
 def test_a_whole_run_trial_without_an_evaluation_in_its_budget_is_pruned():
