@@ -402,14 +402,14 @@ def test_rliable_summary_on_synthetic_runs(tmp_path):
 def test_short_table_shows_unequal_seeds_and_missing_rows():
     from benchmarks.harness.report import ShortCell, short_table
 
-    rows = {"a2c": {"Hop": ShortCell(10, "1 [0, 2]", "1 ± 1", "0 [0, 1]", "0 / 10")}}
-    rows["a2c"]["Chee"] = ShortCell(10, "3 [2, 4]", "3 ± 1", "2 [1, 3]", "1 / 10")
-    rows["ppo_zoo"] = {"Hop": ShortCell(3, "5 [4, 6]", "5 ± 1", "4 [3, 5]", "0 / 3")}
+    rows = {"a2c": {"Hop": ShortCell(10, "1 [0, 2]", "1 ± 1", "0 [0, 1]", 0)}}
+    rows["a2c"]["Chee"] = ShortCell(10, "3 [2, 4]", "3 ± 1", "2 [1, 3]", 1)
+    rows["ppo_zoo"] = {"Hop": ShortCell(3, "5 [4, 6]", "5 ± 1", "4 [3, 5]", 0)}
     lines = short_table(rows, ["Chee", "Hop"], {"ppo_zoo": "PPO (zoo-tuned)"}).splitlines()
     assert lines[2] == "| a2c | 10 | 3 [2, 4] | 3 ± 1 | 2 [1, 3] | 1 / 10 | 1 [0, 2] | 1 ± 1 | 0 [0, 1] | 0 / 10 |"
     assert lines[3] == "| PPO (zoo-tuned) | 0 / 3 | - | - | - | - | 5 [4, 6] | 5 ± 1 | 4 [3, 5] | 0 / 3 |"
     # A suite (more envs than methods): a row per env, the methods side by side, collapses named where any
-    rows["a2c"]["Ant"] = ShortCell(1, "7 [7, 7]", "7 ± nan", "6 [6, 6]", "0 / 1")
+    rows["a2c"]["Ant"] = ShortCell(1, "7 [7, 7]", "7 ± nan", "6 [6, 6]", 0)
     lines = short_table(rows, ["Chee", "Hop", "Ant"], {"ppo_zoo": "PPO (zoo-tuned)"}).splitlines()
     assert lines[0] == "| env | seeds | a2c | PPO (zoo-tuned) |"
     assert lines[2:] == [

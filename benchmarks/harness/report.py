@@ -44,7 +44,9 @@ def within_budget(evaluations: tuple[np.ndarray, np.ndarray], budget: float | No
     and an evaluation there would credit the run with steps the other rows did not get.
     """
     steps, returns = evaluations
-    keep = steps <= budget if budget is not None and (steps <= budget).any() else np.ones(len(steps), dtype=bool)
+    if budget is None or not (steps <= budget).any():  # unrecorded, or no evaluation within it: all of them
+        return evaluations
+    keep = steps <= budget
     return steps[keep], returns[keep]
 
 
@@ -220,7 +222,12 @@ class ShortCell(NamedTuple):
     final_iqm: str  # IQM [CI]
     final_mean_std: str  # mean ± sample std
     area_iqm: str  # IQM [CI]
-    collapsed: str  # "k / n"
+    collapsed: int  # seeds that collapsed
+
+
+def collapsed_of(found: ShortCell) -> str:
+    """A cell's collapsed seeds, as "k / n"."""
+    return f"{found.collapsed} / {found.seeds}"
 
 
 def short_table(rows: dict[str, dict[str, ShortCell]], envs: list[str], names: dict[str, str]) -> str:
@@ -243,8 +250,8 @@ def short_table(rows: dict[str, dict[str, ShortCell]], envs: list[str], names: d
             values = []
             for label in methods:
                 found = rows[label].get(env)
-                fell = found is not None and not found.collapsed.startswith("0 ")
-                values.append("-" if found is None else found.final_iqm + (f" ({found.collapsed} collapsed)" * fell))
+                fell = f" ({collapsed_of(found)} collapsed)" if found and found.collapsed else ""
+                values.append("-" if found is None else found.final_iqm + fell)
             lines.append(f"| {env} | {seeds(counts)} | {' | '.join(values)} |")
         return "\n".join(lines)
     header = "| method | seeds | " + " | ".join(
@@ -253,7 +260,15 @@ def short_table(rows: dict[str, dict[str, ShortCell]], envs: list[str], names: d
     lines = [header + " |", "|---|---|" + "---|---|---|---|" * len(envs)]
     for label, cells in rows.items():
         counts = [cells[env].seeds if env in cells else 0 for env in envs]
-        values = [part for env in envs for part in (cells[env][1:] if env in cells else ("-",) * 4)]
+        values = [
+            part
+            for env in envs
+            for part in (
+                (cells[env].final_iqm, cells[env].final_mean_std, cells[env].area_iqm, collapsed_of(cells[env]))
+                if env in cells
+                else ("-",) * 4
+            )
+        ]
         lines.append(f"| {names.get(label, label)} | {seeds(counts)} | {' | '.join(values)} |")
     return "\n".join(lines)
 
@@ -427,9 +442,9 @@ def summarize(
             iqm = cell(final_points[label], final_bounds[label], 0, digits)
             area_iqm = cell(area_points[label], area_bounds[label], 0, digits)
             mean_std = f"{final.mean():.{digits}f} ± {spread:.{digits}f}"
-            fell = f"{falls[label].sum()} / {len(final)}"
             # the short table's cells are the full one's
-            short[label][env] = ShortCell(len(final), iqm, mean_std, area_iqm, fell)
+            short[label][env] = ShortCell(len(final), iqm, mean_std, area_iqm, int(falls[label].sum()))
+            fell = collapsed_of(short[label][env])
             table.append(
                 f"| {env} | {named(label)} | {len(final)} | {iqm} | "
                 f"{cell(final_points[label], final_bounds[label], 1, digits)} | {mean_std} | {area_iqm} | "

@@ -247,9 +247,8 @@ class EpisodicPolicyGradient(PolicyGradientAlgorithm):
         super()._setup_model()
         # The envs hold the discarded tails of the last batch; the first batch starts from learn()'s reset
         self._reset_before_rollout = False
-        self._lstm_states: RNNStates | None = (
-            None  # a recurrent policy's state of each env's episode, while a batch is collected
-        )
+        # A recurrent policy's state of each env's episode, while a batch is collected
+        self._lstm_states: RNNStates | None = None
         if is_recurrent(self.policy) and self.batch_size is not None:
             raise HyperparameterValueError(
                 "batch_size splits a batch into minibatches of steps, and a recurrent policy trains on whole "
