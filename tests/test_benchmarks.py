@@ -652,6 +652,22 @@ def test_tuning_workers_share_a_postgresql_study(tmp_path, postgresql):
     assert definition["n_trials"] == 4 and definition["n_timesteps"] == 1000 and definition["seeds"] == [100, 101]
     assert (definition["sampler"], definition["pruner"]) == ("tpe", "median")
 
+    # Resumed for one trial more, with the same command: its worker gets a seed of its own, not one that would
+    # replay the first trials (the sampler's random start-up draws depend on its seed only)
+    resume = [
+        *tune[: tune.index("--n-trials")],
+        "--n-trials",
+        "5",
+        "--workers",
+        "1",
+        *tune[tune.index("--n-timesteps") :],
+    ]
+    output = subprocess.run(resume, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    assert "5 of 5 trials finished" in output
+    study = optuna.load_study(storage=with_driver(postgresql), study_name="shared")
+    assert len({json.dumps(trial.params, sort_keys=True) for trial in study.trials}) == 5
+    assert json.loads((results / "shared.json").read_text())["seeds"] == [100, 101, 102]
+
     export = [sys.executable, "benchmarks/zoo_runs.py", "export", "--algo", "reinforce", "--env", "CartPole-v1"]
     export += ["--storage", postgresql, "--study-name", "shared", "--definition", "results/shared.json"]
     # An entry with policy_kwargs of its own: the trials' sampled ones replaced them, and so must the export's

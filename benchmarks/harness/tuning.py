@@ -279,6 +279,19 @@ def finished_trials(study) -> list:  # type: ignore[no-untyped-def]
     return study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
 
 
+def fresh_seeds(study, first: int, count: int) -> list[int]:  # type: ignore[no-untyped-def]
+    """
+    ``count`` sampler seeds that none of the study's workers had, from ``first`` on, recorded in the study. A
+    resumed study seeded as before would replay its first trials: the sampler's draws depend on its seed only
+    until TPE leaves its random start-up trials.
+    """
+    used = study.user_attrs.get("sampler_seeds", [])
+    start = max(first, max(used, default=first - 1) + 1)
+    seeds = list(range(start, start + count))
+    study.set_user_attr("sampler_seeds", [*used, *seeds])
+    return seeds
+
+
 def masked(url: str) -> str:
     """A storage URL without its password, to be written next to the results."""
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
@@ -287,8 +300,9 @@ def masked(url: str) -> str:
 def tune(args: argparse.Namespace) -> bool:
     """
     ``workers`` tuning workers of one optuna study as Ray tasks, sharing ``n_trials`` between them (each its own
-    sampler seed, so that no two draw the same trials); the study's definition, the budget every method gets,
-    is written to RESULTS/<study>.json first. Trials lost with a dead worker are run again by a further round.
+    sampler seed, one that no earlier worker of the study had, so that no two draw the same trials); the study's
+    definition, the budget every method gets, is written to RESULTS/<study>.json first, and its seeds as they are
+    drawn. Trials lost with a dead worker are run again by a further round.
     The study exists already (:func:`create_study`, which checks its fixed parameters).
     """
     import ray
@@ -306,13 +320,14 @@ def tune(args: argparse.Namespace) -> bool:
         "n_evaluations": args.n_evaluations,
         "eval_episodes": args.eval_episodes,
         "workers": args.workers,
-        "seeds": [args.seed + worker for worker in range(args.workers)],
+        "seeds": open_study(args.storage, args.study_name).user_attrs.get("sampler_seeds", []),
         "fixed": args.fixed,
         "rule": args.rule,
         "commit": git_commit(),
     }
     args.results.mkdir(parents=True, exist_ok=True)
-    (args.results / f"{args.study_name}.json").write_text(json.dumps(definition, indent=1) + "\n")
+    written = args.results / f"{args.study_name}.json"
+    written.write_text(json.dumps(definition, indent=1) + "\n")
     common = [
         "--algo", args.algo, "--env", args.env, "-optimize", "--n-jobs", "1", "--num-threads", "1",
         "--storage", args.storage, "--study-name", args.study_name, "-n", str(args.n_timesteps),
@@ -323,22 +338,24 @@ def tune(args: argparse.Namespace) -> bool:
     task = ray.remote(num_cpus=1, max_calls=1, max_retries=0)(tune_worker)
     try:
         for round_ in range(3):
-            done = len(finished_trials(open_study(args.storage, args.study_name)))
-            left = args.n_trials - done
+            study = open_study(args.storage, args.study_name)
+            left = args.n_trials - len(finished_trials(study))
             if left <= 0:
                 break
             shares = [left // args.workers + (worker < left % args.workers) for worker in range(args.workers)]
-            seed = args.seed + round_ * args.workers
+            shares = [share for share in shares if share]
+            seeds = fresh_seeds(study, args.seed, len(shares))
+            definition["seeds"] = study.user_attrs["sampler_seeds"]
+            written.write_text(json.dumps(definition, indent=1) + "\n")
             tasks = [
                 task.remote(
-                    [*common, "--n-trials", str(share), "--seed", str(seed + worker)],
+                    [*common, "--n-trials", str(share), "--seed", str(seed)],
                     repository,
                     args.algo,
                     args.fixed,
                     args.rule,
                 )
-                for worker, share in enumerate(shares)
-                if share
+                for seed, share in zip(seeds, shares, strict=True)
             ]
             print(f"round {round_}: {len(tasks)} workers for the {left} trials left", flush=True)
             for result in tasks:
