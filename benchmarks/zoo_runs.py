@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: the repository root, so that b
 
 from benchmarks.harness.report import summarize
 from benchmarks.harness.runner import run
-from benchmarks.harness.tuning import RULES, create_study, export, parse_fixed, tune, with_driver
+from benchmarks.harness.tuning import RULES, create_study, export, parse_fixed, study_table, tune, with_driver
 
 
 def main() -> None:
@@ -102,7 +102,12 @@ def main() -> None:
     export_parser.add_argument("--study-name", required=True)
     export_parser.add_argument("--definition", default="", help="where the study's definition is (cited)")
     export_parser.add_argument("--conf-file", help="the yml the study was tuned from (default: sb3-pg's)")
+    studies_parser = commands.add_parser("studies", help="each study's trials, settings searched, best and cost")
+    studies_parser.add_argument("storage", nargs="+", help="journal files (.log) or database URLs")
     args = parser.parse_args()
+    if args.command == "studies":
+        print(study_table([with_driver(storage) for storage in args.storage]), end="")
+        return
     if args.command in ("tune", "export"):
         args.storage = with_driver(args.storage)
     if args.command == "tune":

@@ -614,6 +614,25 @@ def test_a_whole_run_study_scores_two_runs_by_their_second_halves(tmp_path, monk
                 assert entry[key] == pytest.approx(value)  # a number: constant
 
 
+def test_the_studies_table_counts_settings_searched_and_cost(tmp_path):
+    """`zoo_runs.py studies`: trials by state, distinct settings (a replayed trial is not a new one), best, cost."""
+    from optuna.trial import TrialState
+
+    from benchmarks.harness import tuning
+
+    storage = str(tmp_path / "s.log")
+    study = tuning.create_study(storage, "s", {}, "whole-run")
+    # x = 1 runs twice; the failed trial is not a setting searched
+    for x, state in ((1, TrialState.COMPLETE), (2, TrialState.COMPLETE), (1, TrialState.COMPLETE),
+                     (3, TrialState.PRUNED), (4, TrialState.FAIL)):  # fmt: skip
+        trial = study.ask()
+        value = trial.suggest_int("x", x, x) * 10.0
+        study.tell(trial, value if state == TrialState.COMPLETE else None, state)
+    header, _, row = tuning.study_table([storage]).splitlines()
+    assert header.split(" | ")[2:5] == ["complete / pruned / failed", "settings", "best (trial)"]
+    assert row.split(" | ")[:5] == ["| s", "whole-run", "3 / 1 / 1", "3", "20.0 (1)"]
+
+
 def test_a_whole_run_trial_without_an_evaluation_in_its_budget_is_pruned():
     """A batch larger than the budget leaves a run nothing to score: the trial is pruned, not failed."""
     import optuna

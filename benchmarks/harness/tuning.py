@@ -292,6 +292,39 @@ def fresh_seeds(study, first: int, count: int) -> list[int]:  # type: ignore[no-
     return seeds
 
 
+def study_table(storages: list[str]) -> str:
+    """
+    One markdown row per study of each storage: its rule, trials by state, the distinct settings its finished
+    trials ran (fewer than the trials where a trial replayed another), its best, and its cost: minutes per finished
+    trial and the hours of all its trials (column "hours"), failed ones included (one worker's wall time each).
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    rows = [
+        "| study | rule | complete / pruned / failed | settings | best (trial) | min per finished trial | hours |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for storage in storages:
+        for name in optuna.get_all_study_names(optuna_storage(storage)):
+            study = open_study(storage, name)
+            trials = [trial for trial in study.trials if trial.datetime_complete is not None]
+            finished = finished_trials(study)
+            states = [sum(trial.state == state for trial in trials) for state in (TrialState.COMPLETE,
+                      TrialState.PRUNED, TrialState.FAIL)]  # fmt: skip
+            minutes = [(trial.datetime_complete - trial.datetime_start).total_seconds() / 60 for trial in trials]
+            per_trial = sum(m for m, trial in zip(minutes, trials, strict=True) if trial in finished) / max(
+                len(finished), 1
+            )
+            settings = len({json.dumps(trial.params, sort_keys=True) for trial in finished})
+            best = f"{study.best_value:.1f} ({study.best_trial.number})" if states[0] else "-"
+            rows.append(
+                f"| {name} | {study.user_attrs.get('rule', 'last-evaluation')} | {' / '.join(map(str, states))} | "
+                f"{settings} | {best} | {per_trial:.1f} | {sum(minutes) / 60:.2f} |"
+            )
+    return "\n".join(rows) + "\n"
+
+
 def masked(url: str) -> str:
     """A storage URL without its password, to be written next to the results."""
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
