@@ -821,3 +821,48 @@ def test_readme_examples_run_as_written_and_fail_below_the_threshold(tmp_path):
         runs.append(run)
     assert runs[0]["timesteps"] >= 300 and runs[0]["threshold"] == 475 and not runs[0]["solved"]
     assert runs[0]["mean_return"] == runs[1]["mean_return"]  # the seed reached the constructor
+
+
+def test_the_whole_run_script_adds_each_row_once(tmp_path):
+    """
+    benchmarks/whole_run.sh, with a stand-in for Python that records its commands: for each row, both studies, each
+    winner exported once, the row's 20 runs added to comparison.txt and committed, then run; a second call (a resume)
+    tunes and runs again (both skip what is done) but exports, adds and commits nothing more.
+    """
+    (tmp_path / "benchmarks" / "hyperparams").mkdir(parents=True)
+    script = tmp_path / "benchmarks" / "whole_run.sh"
+    script.write_text((ROOT / "benchmarks" / "whole_run.sh").read_text())
+    script.chmod(0o755)
+    (tmp_path / "benchmarks" / "comparison.txt").write_text("hc_ppo_s0 --algo ppo --env HalfCheetah-v5 --seed 0\n")
+    python = tmp_path / "python"
+    python.write_text(
+        '#!/usr/bin/env bash\necho "$*" >> "$(dirname "$0")/commands"\n'
+        'if [ "$2" = export ]; then printf "%s:\\n  n_timesteps: 1000000\\n" "$6"; fi\n'
+    )
+    python.chmod(0o755)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "add", "-A"], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "start"], cwd=tmp_path, check=True)
+    env = {**os.environ, "PYTHON": str(python), "ROWS": "reinforce_baseline_lambda1 a2c"}
+    env.update(GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+    for _ in range(2):
+        subprocess.run(["bash", str(script)], cwd=tmp_path, env=env, check=True, capture_output=True)
+    commands = (tmp_path / "commands").read_text().splitlines()
+    tunes = [line for line in commands if line.startswith("benchmarks/zoo_runs.py tune")]
+    assert len(tunes) == 8 and sum("--fixed gae_lambda=1.0" in line for line in tunes) == 4
+    assert "--study-name a2c-Hopper-v5-whole" in tunes[3] and "--n-timesteps 500000" in tunes[0]
+    assert sum(" export " in line for line in commands) == 4
+    assert sum(line.startswith("benchmarks/zoo_runs.py run benchmarks/comparison.txt") for line in commands) == 4
+    conf = yaml.safe_load((tmp_path / "benchmarks/hyperparams/reinforce_baseline_lambda1_whole.yml").read_text())
+    assert set(conf) == {"HalfCheetah-v5", "Hopper-v5"}
+    runs = (tmp_path / "benchmarks" / "comparison.txt").read_text().splitlines()
+    assert len(runs) == 41 and len(set(runs)) == 41
+    assert (
+        "ho_reinforce_baseline_lambda1_whole_s9 --algo reinforce_baseline --env Hopper-v5 "
+        "--conf-file benchmarks/hyperparams/reinforce_baseline_lambda1_whole.yml --seed 9"
+    ) in runs
+    log = subprocess.run(["git", "log", "--format=%s"], cwd=tmp_path, check=True, capture_output=True, text=True)
+    assert len(log.stdout.splitlines()) == 3  # start, and one commit a row
+    status = subprocess.run(["git", "status", "--porcelain"], cwd=tmp_path, capture_output=True, text=True)
+    assert status.stdout.strip() == "?? commands"  # the entries and the list committed: the runs can start
