@@ -34,7 +34,7 @@ for name in $ROWS; do
       grep -qxF -- "$line" benchmarks/comparison.txt || echo "$line" >> benchmarks/comparison.txt
     done
   done
-  if ! git diff --quiet HEAD -- "$conf" benchmarks/comparison.txt || [ -n "$(git ls-files --others -- "$conf")" ]; then
+  if [ -n "$(git status --porcelain -- "$conf" benchmarks/comparison.txt)" ]; then
     git add -- "$conf" benchmarks/comparison.txt
     git commit -q -m "Comparison: the $name row selected for the whole run, its entries and 20 runs" \
       -- "$conf" benchmarks/comparison.txt
