@@ -1,5 +1,5 @@
 """
-Why OneStepAC stalls near 300 on Hopper-v5 (issue 12): its MuJoCo entry and one change at a time, 300k steps.
+Why OneStepAC stalls near 300 on Hopper-v5: its MuJoCo entry and one change at a time, 300k steps.
 
 Every 25k steps it prints a deterministic evaluation (3 episodes on a separate env: return and length), the
 training episodes' mean return and length (last 100), the policy's std, the critic's value of the current

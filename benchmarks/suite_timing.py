@@ -1,5 +1,5 @@
 """
-The cost of the suite benchmark's cells before they run (issue 27), in CPU seconds, measured one process at a time:
+The cost of the suite benchmark's cells before they run, in CPU seconds, measured one process at a time:
 
 - each algorithm trains 20k steps on each task through ``sb3-pg train`` at its entry (one torch thread, no
   evaluation);

@@ -25,7 +25,7 @@ from sb3_pg.zoo import HYPERPARAMS_DIR, check_train_args, main, register
 
 register()  # the samplers and converters the tests below call directly
 
-# Every task a zoo user reaches for (issue 27): MuJoCo v5, Box2D, classic control
+# Every task a zoo user reaches for: MuJoCo v5, Box2D, classic control
 SUITE_TASKS = {
     *(f"{name}-v5" for name in ("Ant", "HalfCheetah", "Hopper", "Walker2d", "Swimmer", "Reacher", "InvertedPendulum")),
     *(f"{name}-v5" for name in ("InvertedDoublePendulum", "Pusher", "Humanoid")),
@@ -405,7 +405,7 @@ def normalisation_of(entry: dict) -> dict:
 
 def test_an_exported_entry_normalises_as_its_trials_did(tmp_path, monkeypatch):
     """
-    Issue 26's rule 1: in -optimize mode the zoo normalises with the base entry (no sampled γ: VecNormalize's
+    The comparison table's rule: in -optimize mode the zoo normalises with the base entry (no sampled γ: VecNormalize's
     0.99); the exported entry, which carries the tuned γ, must normalise the same way, not with that γ.
     """
     import argparse

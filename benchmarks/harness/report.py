@@ -18,7 +18,7 @@ from benchmarks.harness.runner import METHODS, option, read_run_list
 
 
 def physics_of(record: dict) -> str:
-    """The MuJoCo and gymnasium versions a run file records ("unrecorded" for runs before issue 26)."""
+    """The MuJoCo and gymnasium versions a run file records ("unrecorded" for older runs, which recorded none)."""
     versions = record.get("versions")
     return f"mujoco {versions['mujoco']}, gymnasium {versions['gymnasium']}" if versions else "unrecorded"
 
