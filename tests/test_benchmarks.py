@@ -507,6 +507,30 @@ def test_a_partial_study_aggregates_its_finished_envs(tmp_path, monkeypatch):
     assert "Not yet in it (runs to come): MountainCar-v0, Pendulum-v1." in block
 
 
+def test_a_row_being_added_stays_out_of_the_aggregate(tmp_path, monkeypatch):
+    """A method with runs still to come on one env leaves the others' aggregate over every env as it was."""
+    from benchmarks.harness import report
+
+    monkeypatch.setattr(report, "random_policy_return", lambda env: 0.0)
+    rng = np.random.default_rng(0)
+    lines = []
+    for prefix, env in (("cp", "CartPole-v1"), ("ac", "Acrobot-v1")):
+        for algo, mean in (("reinforce", 100.0), ("ppo", 300.0)):
+            write_synthetic_runs(tmp_path / "runs", f"{prefix}_{algo}", rng.normal(mean, 5.0, size=4))
+            lines += [f"{prefix}_{algo}_s{seed} --algo {algo} --env {env} --seed {seed}" for seed in range(4)]
+    write_synthetic_runs(tmp_path / "runs", "cp_a2c", rng.normal(200.0, 5.0, size=2))  # 2 of 4 seeds, one env so far
+    lines += [f"cp_a2c_s{seed} --algo a2c --env CartPole-v1 --seed {seed}" for seed in range(4)]
+    run_list = tmp_path / "runs.txt"
+    run_list.write_text("\n".join(lines) + "\n")
+    report.summarize(run_list, tmp_path, None, 100, reps=500, names={"a2c": "A2C (new)"})
+
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert set(summary["normalised"]["scale"]) == {"CartPole-v1", "Acrobot-v1"}
+    assert set(summary["normalised"]["iqm"]) == {"reinforce", "ppo"}
+    table = (tmp_path / "summary.md").read_text()
+    assert "Over envs (4 seeds each)" in table and "Not yet in it (runs to come): A2C (new)." in table
+
+
 def test_summary_refuses_a_readme_without_its_block_or_an_unknown_name(tmp_path, monkeypatch):
     """Both are found out before the bootstrap's minutes, not after them."""
     from benchmarks.harness import report

@@ -377,13 +377,13 @@ def summarize(
         around_block(readme, results.name)
     runs = results / "runs"
     per_env: dict[str, dict[str, dict]] = defaultdict(dict)
-    unfinished: set[str] = set()  # envs with a run of the list still to come
+    pending: set[tuple[str, str]] = set()  # (env, label): cells with a run of the list still to come
     for (env, label), run_names in sorted(
         groups.items(), key=lambda item: (item[0][0], METHODS.index(algo_of(item[0][1])), item[0][1])
     ):
         done = [name for name in run_names if (runs / f"{name}.csv").exists()]
         if len(done) < len(run_names):
-            unfinished.add(env)
+            pending.add((env, label))
         if not done:
             continue
         records = [json.loads((runs / f"{name}.json").read_text()) for name in done]
@@ -512,20 +512,31 @@ def summarize(
         markdown += f"\nwith its {CONFIDENCE}:\n\n" + "\n".join(improvements)
 
     # Over envs: scores normalised between a random policy and a reference, for the methods run on every env.
-    # A partial study aggregates its finished envs only: one env's first seeds would cut every env to them.
-    finished = {env: methods for env, methods in per_env.items() if env not in unfinished}
-    common = set.intersection(*(set(methods) for methods in finished.values())) if finished else set()
+    # A partial study aggregates finished cells only (one cell's first seeds would cut every cell to them): its
+    # finished envs (a suite's env still running) or its finished methods on every env (a row being added),
+    # whichever covers more cells
+    def complete(envs: list[str], left_out: set[str]) -> dict[str, list[str]]:
+        """Each of ``envs`` with the methods run on all of them, less ``left_out``; empty if none is."""
+        common = set.intersection(*(set(per_env[env]) for env in envs)) - left_out if envs else set()
+        return {env: [label for label in per_env[env] if label in common] for env in envs} if common else {}
+
+    pending_envs, pending_labels = {env for env, _ in pending}, {label for _, label in pending}
+    finished = max(
+        complete([env for env in per_env if env not in pending_envs], set()),
+        complete(list(per_env), pending_labels),
+        key=lambda part: len(part) * len(next(iter(part.values()))) if len(part) > 1 else 0,
+    )
     aggregate = ""
-    if len(finished) > 1 and common:
-        n_runs = min(len(finished[env][label]["runs"]) for env in finished for label in common)
-        labels = [label for label in next(iter(finished.values())) if label in common]
+    if len(finished) > 1:
+        labels = next(iter(finished.values()))
+        n_runs = min(len(per_env[env][label]["runs"]) for env in finished for label in labels)
 
         def normalise(metric: Callable[[np.ndarray], np.ndarray]) -> dict[str, np.ndarray]:
             """Each method's ``(runs, envs)`` scores of ``metric`` (curve -> one value per seed), normalised."""
             return {
                 label: np.stack(
                     [
-                        (metric(finished[env][label]["curve"][:n_runs]) - scale[env][0])
+                        (metric(per_env[env][label]["curve"][:n_runs]) - scale[env][0])
                         / (scale[env][1] - scale[env][0])
                         for env in finished
                     ],
@@ -546,10 +557,14 @@ def summarize(
             for label in labels
         ]
         envs = ", ".join(f"{env} ({scale[env][0]:.0f} → {scale[env][1]:.0f})" for env in finished)
-        pending = f" Not yet in it (runs to come): {', '.join(sorted(unfinished))}." if unfinished else ""
+        left_out = [
+            *sorted(pending_envs - set(finished)),
+            *(named(label) for label in sorted(pending_labels - set(labels))),
+        ]
+        not_yet = f" Not yet in it (runs to come): {', '.join(left_out)}." if left_out else ""
         markdown += (
             f"\n\nOver envs ({n_runs} seeds each): final returns and areas under the curve normalised from a random "
-            f"policy's (0) to a reference (1; given, or the best method's mean final return): {envs}.{pending}\n\n"
+            f"policy's (0) to a reference (1; given, or the best method's mean final return): {envs}.{not_yet}\n\n"
             + "\n".join(rows)
         )
         aggregate = (
@@ -560,7 +575,7 @@ def summarize(
                 f"{cell(area_points[label], area_bounds[label], 0, 2)}"
                 for label in labels
             )
-            + f".{pending}"
+            + f".{not_yet}"
         )
         summary["normalised"] = {
             "scale": {env: scale[env] for env in finished},
