@@ -72,9 +72,9 @@ def test_zoo_runs_on_ray_resume_and_summarize(tmp_path):
     assert (runs / "tiny_s0_episodes.csv").exists() and (tmp_path / "logs" / "tiny_s0.log").read_text()
     record = json.loads((runs / "tiny_s0.json").read_text())
     assert record["command"].endswith("--seed 0")
-    from benchmarks.harness.runner import installed_versions
+    from benchmarks.harness.runner import installed_versions, machine
 
-    # what ran: the commit, whether the checkout was clean, the versions, the zoo's resolved hyperparameters
+    # what ran: the commit, whether the checkout was clean, the versions, the machine, the resolved hyperparameters
     assert (
         record["commit"]
         == subprocess.run(
@@ -83,6 +83,8 @@ def test_zoo_runs_on_ray_resume_and_summarize(tmp_path):
     )
     assert isinstance(record["dirty"], bool)
     assert record["versions"] == installed_versions()
+    here = machine()  # this process's threads are torch's default; the run's are the one --num-threads 1 set
+    assert record["machine"] == {**here, "torch_threads": 1} and here["cpu"] and here["cores"] >= 1
     assert {"policy", "learning_rate", "n_episodes"} <= set(record["hyperparameters"])  # the yml entry, resolved
     finished = (runs / "tiny_s0.csv").stat().st_mtime_ns
     output = subprocess.run(run, cwd=ROOT, check=True, capture_output=True, text=True).stdout

@@ -70,6 +70,27 @@ def installed_versions() -> dict[str, str]:
     return {"python": platform.python_version(), **{name: version(name) for name in PINNED}}
 
 
+def machine() -> dict[str, str | int | None]:
+    """
+    The worker's CPU, core count, torch's kernel set and thread count: seeded runs repeat bit for bit on one machine
+    but not across machines (the same versions can round floats differently), so a run file says where it ran.
+    """
+    import platform
+
+    import torch
+
+    try:
+        cpu = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE).group(1)
+    except (OSError, AttributeError):  # no /proc (macOS, Windows)
+        cpu = platform.processor() or platform.machine()
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_threads": torch.get_num_threads(),  # the run's, which --num-threads set
+    }
+
+
 def pinned_versions() -> dict[str, str]:
     """The exact versions of :data:`PINNED` in ``benchmarks/constraints.txt``."""
     pins = {}
@@ -148,6 +169,7 @@ def train_run(name: str, args: list[str], episodes: bool, repository: str | None
             "wall_time_s": round(wall_time, 1),
             "log": log.getvalue(),
             "versions": installed_versions(),  # the worker's, which on a cluster may not be the driver's
+            "machine": machine(),
             "hyperparameters": {str(key): str(value) for key, value in dict(config).items()},
             # the final model (the zoo saves it as ENV.zip beside best_model.zip), for studies that read the policy
             "model": next(p for p in save_path.glob("*.zip") if p.name != "best_model.zip").read_bytes()
@@ -170,6 +192,7 @@ def write_run(result: dict, args: list[str], runs: Path, logs: Path, commit: str
         "commit": commit,
         "dirty": dirty,  # whether the checkout had changes HEAD does not hold (a forced run)
         "versions": result["versions"],
+        "machine": result["machine"],
         "hyperparameters": result["hyperparameters"],
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "wall_time_s": result["wall_time_s"],
