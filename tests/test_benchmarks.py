@@ -510,7 +510,7 @@ def test_a_partial_study_aggregates_its_finished_envs(tmp_path, monkeypatch):
 
 
 def test_a_row_being_added_stays_out_of_the_aggregate(tmp_path, monkeypatch):
-    """A method with runs still to come on one env leaves the others' aggregate over every env as it was."""
+    """A method with runs still to come leaves the others' aggregate over every env as it was, and is named."""
     from benchmarks.harness import report
 
     monkeypatch.setattr(report, "random_policy_return", lambda env: 0.0)
@@ -531,6 +531,10 @@ def test_a_row_being_added_stays_out_of_the_aggregate(tmp_path, monkeypatch):
     assert set(summary["normalised"]["iqm"]) == {"reinforce", "ppo"}
     table = (tmp_path / "summary.md").read_text()
     assert "Over envs (4 seeds each)" in table and "Not yet in it (runs to come): A2C (new)." in table
+    # its first env finished, the next not yet listed: still named as not in it
+    write_synthetic_runs(tmp_path / "runs", "cp_a2c", rng.normal(200.0, 5.0, size=4))
+    report.summarize(run_list, tmp_path, None, 100, reps=500, names={"a2c": "A2C (new)"})
+    assert "Not yet in it (runs to come): A2C (new)." in (tmp_path / "summary.md").read_text()
 
 
 def test_summary_refuses_a_readme_without_its_block_or_an_unknown_name(tmp_path, monkeypatch):

@@ -559,7 +559,7 @@ def summarize(
         envs = ", ".join(f"{env} ({scale[env][0]:.0f} → {scale[env][1]:.0f})" for env in finished)
         left_out = [
             *sorted(pending_envs - set(finished)),
-            *(named(label) for label in sorted(pending_labels - set(labels))),
+            *(named(label) for label in sorted({label for _, label in groups} - set(labels))),
         ]
         not_yet = f" Not yet in it (runs to come): {', '.join(left_out)}." if left_out else ""
         markdown += (
