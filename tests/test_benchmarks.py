@@ -589,6 +589,31 @@ def test_tune_reports_bad_input_as_usage_and_keeps_other_errors(tmp_path, monkey
         tuned("--fixed", "gae_lambda=1.0")
 
 
+def test_a_finished_study_is_left_as_it_is(tmp_path, monkeypatch, capsys):
+    """
+    Resuming a finished study (as ``whole_run.sh`` does for each row's first study) reports it and writes
+    nothing: not its journal, not its definition, whose commit stays that of the last round that ran trials.
+    """
+    from benchmarks import zoo_runs
+    from benchmarks.harness import tuning
+
+    storage, results = tmp_path / "study.log", tmp_path / "tuning"
+    study = tuning.create_study(str(storage), "done", {"gae_lambda": 1.0}, "whole-run")
+    study.tell(study.ask(), 7.0)
+    results.mkdir()
+    (results / "done.json").write_text('{"commit": "the last round\'s"}\n')
+    journal = storage.read_bytes()
+    command = ["zoo_runs.py", "tune", "--algo", "reinforce_baseline", "--env", "Pendulum-v1", "--rule", "whole-run"]
+    command += ["--storage", str(storage), "--study-name", "done", "--n-trials", "1", "--n-timesteps", "100"]
+    command += ["--fixed", "gae_lambda=1.0"]
+    monkeypatch.setattr(sys, "argv", [*command, "--results", str(results)])
+    with pytest.raises(SystemExit) as exit_:
+        zoo_runs.main()
+    assert exit_.value.code == 0 and "1 of 1 trials finished; best value 7.0 (trial 0)" in capsys.readouterr().out
+    assert storage.read_bytes() == journal
+    assert (results / "done.json").read_text() == '{"commit": "the last round\'s"}\n'
+
+
 def test_a_whole_run_study_scores_two_runs_by_their_second_halves(tmp_path, monkeypatch):
     """
     ``tune --rule whole-run``, through the zoo's own objective in a worker process: each trial trains two runs with

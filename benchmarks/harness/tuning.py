@@ -258,9 +258,10 @@ def create_study(  # type: ignore[no-untyped-def]
     """
     import optuna
 
-    study = optuna.create_study(
-        storage=optuna_storage(storage), study_name=study_name, direction="maximize", load_if_exists=True
-    )
+    try:  # an existing study is only read: creating it again, or setting what it holds, appends to its journal
+        study = open_study(storage, study_name)
+    except KeyError:
+        study = optuna.create_study(storage=optuna_storage(storage), study_name=study_name, direction="maximize")
     stored = study.user_attrs.get("fixed", {}) if study.trials else fixed
     if stored != fixed:
         raise ValueError(f"study {study_name} was run with --fixed {stored}, not {fixed}: give the same or a new study")
@@ -269,8 +270,9 @@ def create_study(  # type: ignore[no-untyped-def]
         raise ValueError(
             f"study {study_name} was run with --rule {stored_rule}, not {rule}: give the same or a new study"
         )
-    study.set_user_attr("fixed", fixed)
-    study.set_user_attr("rule", rule)
+    if study.user_attrs.get("fixed") != fixed or study.user_attrs.get("rule") != rule:
+        study.set_user_attr("fixed", fixed)
+        study.set_user_attr("rule", rule)
     return study
 
 
@@ -340,10 +342,13 @@ def tune(args: argparse.Namespace) -> bool:
     sampler seed, one that no earlier worker of the study had, so that no two draw the same trials); the study's
     definition, the budget every method gets, is written to RESULTS/<study>.json first, and its seeds as they are
     drawn. Trials lost with a dead worker are run again by a further round.
-    The study exists already (:func:`create_study`, which checks its fixed parameters).
+    The study exists already (:func:`create_study`, which checks its fixed parameters). A finished study is left
+    as it is, its definition too, whose commit is that of the last round that ran trials.
     """
     import ray
 
+    if len(finished_trials(open_study(args.storage, args.study_name))) >= args.n_trials:
+        return report_study(args.storage, args.study_name, args.n_trials)
     definition = {
         "algo": args.algo,
         "env": args.env,
@@ -402,11 +407,16 @@ def tune(args: argparse.Namespace) -> bool:
                     print(f"a worker failed: {str(error).strip().splitlines()[-1]}", flush=True)
     finally:
         ray.shutdown()
-    study = open_study(args.storage, args.study_name)
+    return report_study(args.storage, args.study_name, args.n_trials)
+
+
+def report_study(storage: str, study_name: str, n_trials: int) -> bool:
+    """Prints how many of the ``n_trials`` asked for have finished, and the best; returns whether all have."""
+    study = open_study(storage, study_name)
     trials = finished_trials(study)
     best = study.best_trial
-    print(f"{len(trials)} of {args.n_trials} trials finished; best value {best.value:.1f} (trial {best.number})")
-    return len(trials) >= args.n_trials
+    print(f"{len(trials)} of {n_trials} trials finished; best value {best.value:.1f} (trial {best.number})")
+    return len(trials) >= n_trials
 
 
 def export(args: argparse.Namespace) -> str:
