@@ -347,8 +347,9 @@ def tune(args: argparse.Namespace) -> bool:
     """
     import ray
 
-    if len(finished_trials(open_study(args.storage, args.study_name))) >= args.n_trials:
-        return report_study(args.storage, args.study_name, args.n_trials)
+    study = open_study(args.storage, args.study_name)
+    if len(finished_trials(study)) >= args.n_trials:
+        return report_study(study, args.n_trials)
     definition = {
         "algo": args.algo,
         "env": args.env,
@@ -362,7 +363,7 @@ def tune(args: argparse.Namespace) -> bool:
         "n_evaluations": args.n_evaluations,
         "eval_episodes": args.eval_episodes,
         "workers": args.workers,
-        "seeds": open_study(args.storage, args.study_name).user_attrs.get("sampler_seeds", []),
+        "seeds": study.user_attrs.get("sampler_seeds", []),
         "fixed": args.fixed,
         "rule": args.rule,
         "commit": git_commit(),
@@ -407,12 +408,11 @@ def tune(args: argparse.Namespace) -> bool:
                     print(f"a worker failed: {str(error).strip().splitlines()[-1]}", flush=True)
     finally:
         ray.shutdown()
-    return report_study(args.storage, args.study_name, args.n_trials)
+    return report_study(open_study(args.storage, args.study_name), args.n_trials)
 
 
-def report_study(storage: str, study_name: str, n_trials: int) -> bool:
+def report_study(study, n_trials: int) -> bool:  # type: ignore[no-untyped-def]
     """Prints how many of the ``n_trials`` asked for have finished, and the best; returns whether all have."""
-    study = open_study(storage, study_name)
     trials = finished_trials(study)
     best = study.best_trial
     print(f"{len(trials)} of {n_trials} trials finished; best value {best.value:.1f} (trial {best.number})")
