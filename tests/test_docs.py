@@ -69,12 +69,17 @@ def check_make(args: list[str]) -> None:
 
 
 def check_study_resumes(args: list[str]) -> None:
-    """``zoo_runs.py run LIST --results DIR``: every run of the list is in the committed results, so it resumes."""
+    """``zoo_runs.py run LIST --results DIR``: the list's runs are in the committed results, so it resumes.
+
+    A row whose runs are landing (benchmarks/whole_run.sh commits a row's entries before running them) may miss
+    some; only one row at a time, the one being run.
+    """
     assert args[:3] == ["python", "benchmarks/zoo_runs.py", "run"], args
     run_list, results = ROOT / args[3], ROOT / args[args.index("--results") + 1]
     names = [line.split()[0] for line in run_list.read_text().splitlines() if line.strip() and not line.startswith("#")]
     missing = [name for name in names if not (results / "runs" / f"{name}.json").is_file()]
-    assert names and not missing, f"{args[3]}: no committed result for {missing[:5]}"
+    rows = {re.sub(r"^h[co]_|_s\d+$", "", name) for name in missing}
+    assert names and len(rows) <= 1, f"{args[3]}: no committed result for {missing[:5]}"
 
 
 def run_sb3_pg(args: list[str], cwd: Path) -> None:
