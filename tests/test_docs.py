@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import tomllib
 
+from benchmarks.harness.report import group_runs
+
 ROOT = Path(__file__).parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 FENCE = re.compile(r"^```(python|bash)\n(.*?)^```", re.MULTILINE | re.DOTALL)  # (text blocks are pictures)
@@ -76,10 +78,15 @@ def check_study_resumes(args: list[str]) -> None:
     """
     assert args[:3] == ["python", "benchmarks/zoo_runs.py", "run"], args
     run_list, results = ROOT / args[3], ROOT / args[args.index("--results") + 1]
-    names = [line.split()[0] for line in run_list.read_text().splitlines() if line.strip() and not line.startswith("#")]
-    missing = [name for name in names if not (results / "runs" / f"{name}.json").is_file()]
-    rows = {re.sub(r"^h[co]_|_s\d+$", "", name) for name in missing}
-    assert names and len(rows) <= 1, f"{args[3]}: no committed result for {missing[:5]}"
+    groups = group_runs(run_list)  # the table's cells: (env, row label) -> run names
+    missing = [
+        (label, name)
+        for (_, label), names in groups.items()
+        for name in names
+        if not (results / "runs" / f"{name}.json").is_file()
+    ]
+    rows = {label for label, _ in missing}
+    assert groups and len(rows) <= 1, f"{args[3]}: no committed result for {[name for _, name in missing][:5]}"
 
 
 def run_sb3_pg(args: list[str], cwd: Path) -> None:
